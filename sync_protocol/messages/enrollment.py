@@ -1,0 +1,52 @@
+"""Enrollment: a device trades a one-time code and its public key for an identity.
+
+The request is signed with the device key (domain ``enroll``) to prove the device holds it.
+The response pins the server keys the device will verify grants with, gives the first time
+anchor (``server_time_ms``) and the grants of every open raffle of the venue.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from sync_protocol.canonical import domain_bytes
+from sync_protocol.messages._base import Message
+from sync_protocol.messages.grant import RangeGrant
+from sync_protocol.messages.sync_ack import RaffleInfo
+from sync_protocol.signing import Signer, b64u_decode, b64u_encode, verify
+from sync_protocol.version import PROTOCOL_VERSION
+
+
+class EnrollmentRequest(Message):
+    protocol_version: str = PROTOCOL_VERSION
+    code: str = Field(min_length=4, max_length=64)
+    public_key: str
+    device_name: str = Field(default="", max_length=100)
+    signature: str = ""
+
+    def signing_bytes(self) -> bytes:
+        body = self.to_dict()
+        body.pop("signature", None)
+        return domain_bytes("enroll", body)
+
+    def signed_by(self, signer: Signer) -> EnrollmentRequest:
+        return self.model_copy(update={"signature": b64u_encode(signer.sign(self.signing_bytes()))})
+
+    def verify(self) -> bytes:
+        """Check proof of possession; return the raw public key."""
+        key = b64u_decode(self.public_key)
+        verify(key, b64u_decode(self.signature), self.signing_bytes(), what="enrollment request")
+        return key
+
+
+class EnrollmentResponse(Message):
+    protocol_version: str = PROTOCOL_VERSION
+    device_id: str
+    venue_id: str
+    server_keys: list[dict[str, Any]]
+    server_time_ms: int
+    lease_s: int
+    grants: list[RangeGrant] = Field(default_factory=list)
+    raffles: list[RaffleInfo] = Field(default_factory=list)

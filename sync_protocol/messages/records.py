@@ -1,0 +1,91 @@
+"""Chain records: a device's sales and voids, one gapless hash chain per device.
+
+Each record carries ``seq`` (1, 2, 3... per device, no gaps), ``prev_hash`` (the ``hash`` of the
+record before it, or :data:`GENESIS_HASH` for seq 1) and ``hash`` =
+hex(SHA-256(``domain_bytes("record", record_without_hash)``)). A void is a record of the same
+chain that names the sale it voids.
+
+Time: ``device_time_ms`` is the device's wall clock (informative); ``anchor_ms`` is the server
+time of the last sync response the device received and ``elapsed_ms`` the monotonic time since
+it, so the server judges a sale by ``anchor_ms + elapsed_ms``, an anchor it issued itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, TypeAdapter, ValidationError
+
+from sync_protocol.canonical import domain_bytes
+from sync_protocol.errors import Malformed
+from sync_protocol.messages._base import Message
+
+GENESIS_HASH = "0" * 64
+
+
+class Payment(Message):
+    """How a sale was paid: ``cash``, or ``card`` with the terminal's reference."""
+
+    method: Literal["cash", "card"]
+    reference: str | None = Field(default=None, max_length=128)
+
+
+class _RecordBase(Message):
+    sale_id: str = Field(min_length=1, max_length=64, description="UUIDv7 of this record")
+    device_id: str
+    seq: int = Field(ge=1)
+    raffle_id: str
+    seller_id: str = Field(default="", max_length=64)
+    device_time_ms: int
+    anchor_ms: int
+    elapsed_ms: int = Field(ge=0)
+    prev_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+    hash: str = Field(default="", pattern=r"^([0-9a-f]{64})?$")
+
+    def compute_hash(self) -> str:
+        body = self.to_dict()
+        body.pop("hash", None)
+        return hashlib.sha256(domain_bytes("record", body)).hexdigest()
+
+    def sealed(self) -> Any:
+        """A copy with ``hash`` filled in."""
+        return self.model_copy(update={"hash": self.compute_hash()})
+
+    @property
+    def anchored_time_ms(self) -> int:
+        """When the sale happened, on the server's clock."""
+        return self.anchor_ms + self.elapsed_ms
+
+
+class SaleRecord(_RecordBase):
+    """A sale of one or more ticket numbers of one raffle, each inside one of the device's grants."""
+
+    kind: Literal["sale"] = "sale"
+    numbers: list[int] = Field(min_length=1, max_length=1000)
+    amount_cents: int = Field(ge=0)
+    currency: str = Field(min_length=3, max_length=3)
+    payment: Payment
+
+
+class VoidRecord(_RecordBase):
+    """Cancels an earlier sale of the same device; its tickets leave the draw."""
+
+    kind: Literal["void"] = "void"
+    voids: str = Field(description="sale_id of the sale voided")
+    reason: str = Field(min_length=1, max_length=500)
+
+
+ChainRecord = Annotated[SaleRecord | VoidRecord, Field(discriminator="kind")]
+_RECORD_ADAPTER: TypeAdapter[SaleRecord | VoidRecord] = TypeAdapter(ChainRecord)
+
+
+def parse_record(data: Any) -> SaleRecord | VoidRecord:
+    """Parse one record dict (sale or void); :class:`Malformed` names the bad field."""
+    try:
+        return _RECORD_ADAPTER.validate_python(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        seq = data.get("seq") if isinstance(data, dict) else None
+        raise Malformed(f"record {where}: {err['msg']}", field=where, seq=seq) from exc

@@ -1,0 +1,64 @@
+"""SyncAck: the server's answer to a batch, and RaffleInfo, what a device knows of a raffle."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from sync_protocol.messages._base import Message
+from sync_protocol.messages.grant import RangeGrant
+from sync_protocol.version import PROTOCOL_VERSION
+
+
+class PricePoint(Message):
+    """``quantity`` tickets for ``amount_cents`` (50/50 bundles: 1 for 500, 5 for 1000...)."""
+
+    quantity: int = Field(ge=1)
+    amount_cents: int = Field(ge=0)
+
+
+class RaffleInfo(Message):
+    """A raffle as devices see it: prices and when sales open and close."""
+
+    raffle_id: str
+    name: str
+    currency: str
+    price_points: list[PricePoint]
+    sales_open_at_ms: int
+    sales_close_at_ms: int
+    status: Literal["scheduled", "open", "closed", "cancelled"]
+
+    def amount_for(self, quantity: int) -> int | None:
+        """The price of ``quantity`` tickets if it is a price point, else ``None``."""
+        for point in self.price_points:
+            if point.quantity == quantity:
+                return point.amount_cents
+        return None
+
+
+class RejectedRecord(Message):
+    """A record the server refused and recorded as rejected, with the reason."""
+
+    seq: int
+    sale_id: str
+    code: str
+    detail: str
+
+
+class SyncAck(Message):
+    """What the server acknowledges and hands back after a sync."""
+
+    protocol_version: str = PROTOCOL_VERSION
+    device_id: str
+    acked_seq: int = Field(ge=0)
+    head_hash: str
+    applied: int = 0
+    duplicates: int = 0
+    rejected: list[RejectedRecord] = Field(default_factory=list)
+    grants: list[RangeGrant] = Field(default_factory=list)
+    raffles: list[RaffleInfo] = Field(default_factory=list)
+    revoked_grants: list[str] = Field(default_factory=list)
+    device_status: Literal["active", "revoked"] = "active"
+    server_time_ms: int
+    lease_s: int

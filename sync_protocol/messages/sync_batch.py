@@ -1,0 +1,67 @@
+"""SyncBatch: the records a device uploads, with one Ed25519 signature per batch.
+
+The signature covers the header (every field but ``records`` and ``signature``) under the
+domain ``batch``. The header names ``head_hash``, the hash of the last record, which commits to
+every record through the chain, so one signature authenticates the whole batch while the
+server hashes each record once. An empty batch (``last_seq == first_seq - 1``) is how a device
+asks for grants and time without uploading anything.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, field_validator
+
+from sync_protocol.canonical import domain_bytes
+from sync_protocol.messages._base import Message
+from sync_protocol.messages.records import SaleRecord, VoidRecord, parse_record
+from sync_protocol.signing import Signer, b64u_decode, b64u_encode, verify
+from sync_protocol.version import PROTOCOL_VERSION
+
+MAX_BATCH_RECORDS = 1000
+
+
+class RejectionAck(Message):
+    """The device acknowledges that record ``seq`` was refused with ``code``."""
+
+    seq: int = Field(ge=1)
+    code: str
+
+
+class SyncBatch(Message):
+    """Records ``first_seq..last_seq`` of one device's chain."""
+
+    protocol_version: str = PROTOCOL_VERSION
+    device_id: str
+    first_seq: int = Field(ge=1)
+    last_seq: int = Field(ge=0)
+    prev_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+    head_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+    sent_at_ms: int
+    rejected: list[RejectionAck] = Field(default_factory=list)
+    records: list[SaleRecord | VoidRecord] = Field(default_factory=list, max_length=MAX_BATCH_RECORDS)
+    signature: str = ""
+
+    @field_validator("records", mode="before")
+    @classmethod
+    def _records(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [parse_record(r) if isinstance(r, dict) else r for r in value]
+        return value
+
+    def header(self) -> dict[str, Any]:
+        body = self.to_dict()
+        body.pop("records", None)
+        body.pop("signature", None)
+        return body
+
+    def signing_bytes(self) -> bytes:
+        return domain_bytes("batch", self.header())
+
+    def signed_by(self, signer: Signer) -> SyncBatch:
+        return self.model_copy(update={"signature": b64u_encode(signer.sign(self.signing_bytes()))})
+
+    def verify(self, device_public_key: bytes) -> None:
+        """Raise :class:`~sync_protocol.errors.BadSignature` unless the device signed this header."""
+        verify(device_public_key, b64u_decode(self.signature), self.signing_bytes(), what="sync batch")
