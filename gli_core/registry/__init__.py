@@ -1,0 +1,463 @@
+"""The ticket registry: raffles' number spaces, grants and recorded tickets (SQL lives here).
+
+Invariants held here, with the database as the last guard:
+
+- I1: numbers are handed out by moving ``core_raffle.next_number`` under a row lock
+  (``SELECT ... FOR UPDATE`` on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite), so two grants
+  never overlap, whatever the number of server processes; ``UNIQUE(raffle_id, first_number)``
+  backs it.
+- I2: ``UNIQUE(raffle_id, number)`` on tickets; recording is idempotent per ``sale_id``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+import uuid6
+from sqlalchemy import Engine, and_, func, insert, select, update
+from sqlalchemy.engine import Connection
+
+from gli_core.errors import (
+    DeviceCapReached,
+    InvalidStatusChange,
+    NumbersExhausted,
+    RaffleExists,
+    RaffleNotFound,
+    RaffleNotOpen,
+    SaleConflict,
+    TicketNotFound,
+)
+from gli_core.models import CoreRaffle, Grant, SigningKey, Ticket
+from sync_protocol.canonical import domain_bytes
+from sync_protocol.codes import ticket_code
+from sync_protocol.messages import RangeGrant
+from sync_protocol.signing import PublicKey, Signer, b64u_decode, b64u_encode
+
+RAFFLE = CoreRaffle.__table__  # type: ignore[attr-defined]
+GRANT = Grant.__table__  # type: ignore[attr-defined]
+TICKET = Ticket.__table__  # type: ignore[attr-defined]
+KEY = SigningKey.__table__  # type: ignore[attr-defined]
+
+ONLINE_DEVICE = "online"
+TICKET_STATUSES = ("sold", "voided", "refunded")
+_STATUS_CHANGES = {("sold", "voided"), ("sold", "refunded"), ("voided", "refunded")}
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass(frozen=True)
+class RaffleSpec:
+    """What the core must know of a raffle."""
+
+    raffle_id: str
+    number_space: int
+    sales_open_at_ms: int
+    sales_close_at_ms: int
+    grant_size: int = 1000
+    lease_s: int = 8 * 3600
+    max_numbers_per_device: int = 10_000
+    status: str = "open"
+
+
+@dataclass(frozen=True)
+class TicketSale:
+    """The tickets of one sale record to put on record."""
+
+    sale_id: str
+    device_id: str
+    seq: int
+    raffle_id: str
+    numbers: tuple[int, ...]
+    record_hash: str
+
+
+@dataclass(frozen=True)
+class TicketView:
+    id: str
+    raffle_id: str
+    number: int
+    sale_id: str
+    device_id: str
+    seq: int
+    verification_code: str
+    status: str
+    recorded_at_ms: int
+
+    def to_dict(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class GrantView:
+    grant: RangeGrant
+    kind: str
+    status: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class RecordResult:
+    recorded_sales: int
+    recorded_tickets: int
+    duplicate_sales: int
+    voided_tickets: int
+
+
+def _ticket_view(row: object) -> TicketView:
+    m = row._mapping  # type: ignore[attr-defined]
+    return TicketView(
+        id=m["id"],
+        raffle_id=m["raffle_id"],
+        number=m["number"],
+        sale_id=m["sale_id"],
+        device_id=m["device_id"],
+        seq=m["seq"],
+        verification_code=m["verification_code"],
+        status=m["status"],
+        recorded_at_ms=m["recorded_at_ms"],
+    )
+
+
+class Registry:
+    """SQL of the ticket registry over one engine (the core database)."""
+
+    def __init__(self, engine: Engine, signer: Signer) -> None:
+        self.engine = engine
+        self.signer = signer
+
+    # -- keys ---------------------------------------------------------------
+    def record_signer(self) -> None:
+        """Record the signer's public key (idempotent)."""
+        with self.engine.begin() as conn:
+            found = conn.execute(select(KEY.c.key_id).where(KEY.c.key_id == self.signer.key_id)).first()
+            if found is None:
+                conn.execute(
+                    insert(KEY).values(
+                        key_id=self.signer.key_id,
+                        algorithm="ed25519",
+                        purpose="grant",
+                        public_key=b64u_encode(self.signer.public_key),
+                        created_at_ms=now_ms(),
+                    )
+                )
+
+    def public_keys(self) -> list[PublicKey]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(KEY).where(KEY.c.algorithm == "ed25519")).all()
+        keys = [PublicKey(key_id=r.key_id, public_key=b64u_decode(r.public_key)) for r in rows]
+        if not any(k.key_id == self.signer.key_id for k in keys):
+            keys.append(PublicKey(key_id=self.signer.key_id, public_key=self.signer.public_key))
+        return keys
+
+    # -- raffles ------------------------------------------------------------
+    def register_raffle(self, spec: RaffleSpec) -> None:
+        with self.engine.begin() as conn:
+            if conn.execute(select(RAFFLE.c.id).where(RAFFLE.c.id == spec.raffle_id)).first():
+                raise RaffleExists(f"raffle {spec.raffle_id} is already registered in the core")
+            conn.execute(
+                insert(RAFFLE).values(
+                    id=spec.raffle_id,
+                    number_space=spec.number_space,
+                    next_number=1,
+                    grant_size=spec.grant_size,
+                    lease_s=spec.lease_s,
+                    max_numbers_per_device=spec.max_numbers_per_device,
+                    sales_open_at_ms=spec.sales_open_at_ms,
+                    sales_close_at_ms=spec.sales_close_at_ms,
+                    status=spec.status,
+                    created_at_ms=now_ms(),
+                )
+            )
+
+    def update_raffle(
+        self, raffle_id: str, *, sales_close_at_ms: int | None = None, status: str | None = None
+    ) -> RaffleSpec:
+        values: dict[str, object] = {}
+        if sales_close_at_ms is not None:
+            values["sales_close_at_ms"] = sales_close_at_ms
+        if status is not None:
+            values["status"] = status
+        with self.engine.begin() as conn:
+            if values:
+                conn.execute(update(RAFFLE).where(RAFFLE.c.id == raffle_id).values(**values))
+            return self._raffle(conn, raffle_id)
+
+    def raffle(self, raffle_id: str) -> RaffleSpec:
+        with self.engine.connect() as conn:
+            return self._raffle(conn, raffle_id)
+
+    @staticmethod
+    def _raffle(conn: Connection, raffle_id: str, lock: bool = False) -> RaffleSpec:
+        query = select(RAFFLE).where(RAFFLE.c.id == raffle_id)
+        row = conn.execute(query.with_for_update() if lock else query).first()
+        if row is None:
+            raise RaffleNotFound(f"raffle {raffle_id} is not known to the core")
+        return RaffleSpec(
+            raffle_id=row.id,
+            number_space=row.number_space,
+            sales_open_at_ms=row.sales_open_at_ms,
+            sales_close_at_ms=row.sales_close_at_ms,
+            grant_size=row.grant_size,
+            lease_s=row.lease_s,
+            max_numbers_per_device=row.max_numbers_per_device,
+            status=row.status,
+        )
+
+    # -- grants -------------------------------------------------------------
+    def issue_grant(
+        self,
+        raffle_id: str,
+        device_id: str,
+        *,
+        numbers: int | None = None,
+        kind: str = "initial",
+        reason: str = "",
+        enforce_cap: bool = True,
+        at_ms: int | None = None,
+    ) -> RangeGrant:
+        """Reserve the next free block of ``raffle_id`` for ``device_id`` and sign it."""
+        issued = at_ms if at_ms is not None else now_ms()
+        with self.engine.begin() as conn:
+            spec = self._raffle(conn, raffle_id, lock=True)
+            if spec.status != "open" or issued >= spec.sales_close_at_ms:
+                raise RaffleNotOpen(f"raffle {raffle_id} is not selling, so no numbers are granted")
+            size = numbers or spec.grant_size
+            if enforce_cap:
+                held = conn.execute(
+                    select(func.coalesce(func.sum(GRANT.c.last_number - GRANT.c.first_number + 1), 0)).where(
+                        and_(GRANT.c.raffle_id == raffle_id, GRANT.c.device_id == device_id)
+                    )
+                ).scalar_one()
+                size = min(size, spec.max_numbers_per_device - int(held))
+                if size <= 0:
+                    raise DeviceCapReached(
+                        f"device {device_id} already holds its cap of {spec.max_numbers_per_device} numbers"
+                    )
+            first = conn.execute(select(RAFFLE.c.next_number).where(RAFFLE.c.id == raffle_id)).scalar_one()
+            last = min(first + size - 1, spec.number_space)
+            if last < first:
+                raise NumbersExhausted(f"raffle {raffle_id} has no numbers left to grant")
+            conn.execute(update(RAFFLE).where(RAFFLE.c.id == raffle_id).values(next_number=last + 1))
+            grant = RangeGrant(
+                grant_id=str(uuid6.uuid7()),
+                raffle_id=raffle_id,
+                device_id=device_id,
+                first_number=first,
+                last_number=last,
+                issued_at_ms=issued,
+                lease_s=spec.lease_s,
+                sales_close_at_ms=spec.sales_close_at_ms,
+                signer_key_id=self.signer.key_id,
+            ).signed_by(self.signer)
+            conn.execute(
+                insert(GRANT).values(
+                    id=grant.grant_id,
+                    raffle_id=raffle_id,
+                    device_id=device_id,
+                    first_number=first,
+                    last_number=last,
+                    issued_at_ms=issued,
+                    kind=kind,
+                    reason=reason,
+                    status="active",
+                    signer_key_id=grant.signer_key_id,
+                    payload=grant.model_dump_json(exclude_none=True),
+                )
+            )
+        return grant
+
+    def grants(
+        self, *, device_id: str | None = None, raffle_id: str | None = None, status: str | None = "active"
+    ) -> list[GrantView]:
+        query = select(GRANT).order_by(GRANT.c.raffle_id, GRANT.c.first_number)
+        if device_id is not None:
+            query = query.where(GRANT.c.device_id == device_id)
+        if raffle_id is not None:
+            query = query.where(GRANT.c.raffle_id == raffle_id)
+        if status is not None:
+            query = query.where(GRANT.c.status == status)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [
+            GrantView(
+                grant=RangeGrant.model_validate_json(r.payload), kind=r.kind, status=r.status, reason=r.reason
+            )
+            for r in rows
+        ]
+
+    def set_grants_status(self, grant_ids: Sequence[str], status: str, reason: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(GRANT).where(GRANT.c.id.in_(list(grant_ids))).values(status=status, reason=reason))
+
+    def device_usage(self, device_id: str, raffle_id: str) -> tuple[int, int]:
+        """(numbers granted in active grants, tickets recorded) of a device in a raffle."""
+        with self.engine.connect() as conn:
+            granted = conn.execute(
+                select(func.coalesce(func.sum(GRANT.c.last_number - GRANT.c.first_number + 1), 0)).where(
+                    and_(
+                        GRANT.c.raffle_id == raffle_id, GRANT.c.device_id == device_id, GRANT.c.status == "active"
+                    )
+                )
+            ).scalar_one()
+            used = conn.execute(
+                select(func.count())
+                .select_from(TICKET)
+                .where(and_(TICKET.c.raffle_id == raffle_id, TICKET.c.device_id == device_id))
+            ).scalar_one()
+        return int(granted), int(used)
+
+    # -- tickets ------------------------------------------------------------
+    def numbers_taken(self, raffle_id: str, numbers: Iterable[int]) -> dict[int, str]:
+        """Which of ``numbers`` are recorded already, and by which sale."""
+        wanted = sorted(set(numbers))
+        taken: dict[int, str] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(wanted), 5000):
+                chunk = wanted[start : start + 5000]
+                rows = conn.execute(
+                    select(TICKET.c.number, TICKET.c.sale_id).where(
+                        and_(TICKET.c.raffle_id == raffle_id, TICKET.c.number.in_(chunk))
+                    )
+                )
+                taken.update({r.number: r.sale_id for r in rows})
+        return taken
+
+    def record(
+        self, sales: Sequence[TicketSale], voided_sale_ids: Sequence[str] = (), at_ms: int | None = None
+    ) -> RecordResult:
+        """Put sales on record and void tickets, all in one transaction; idempotent per sale id."""
+        recorded_at = at_ms if at_ms is not None else now_ms()
+        with self.engine.begin() as conn:
+            existing = self._recorded_numbers(conn, [s.sale_id for s in sales])
+            rows: list[dict[str, object]] = []
+            duplicates = 0
+            for sale in sales:
+                if sale.sale_id in existing:
+                    if existing[sale.sale_id] != sorted(sale.numbers):
+                        raise SaleConflict(f"sale {sale.sale_id} is on record with other numbers")
+                    duplicates += 1
+                    continue
+                rows.extend(
+                    {
+                        "id": str(uuid6.uuid7()),
+                        "raffle_id": sale.raffle_id,
+                        "number": number,
+                        "sale_id": sale.sale_id,
+                        "device_id": sale.device_id,
+                        "seq": sale.seq,
+                        "record_hash": sale.record_hash,
+                        "verification_code": ticket_code(sale.raffle_id, number, sale.record_hash),
+                        "status": "sold",
+                        "recorded_at_ms": recorded_at,
+                    }
+                    for number in sale.numbers
+                )
+            if rows:
+                conn.execute(insert(TICKET), rows)
+            voided = 0
+            for start in range(0, len(voided_sale_ids), 1000):
+                voided += conn.execute(
+                    update(TICKET)
+                    .where(
+                        and_(TICKET.c.sale_id.in_(list(voided_sale_ids[start : start + 1000])), TICKET.c.status == "sold")
+                    )
+                    .values(status="voided")
+                ).rowcount
+        return RecordResult(
+            recorded_sales=len(sales) - duplicates,
+            recorded_tickets=len(rows),
+            duplicate_sales=duplicates,
+            voided_tickets=voided,
+        )
+
+    @staticmethod
+    def _recorded_numbers(conn: Connection, sale_ids: Sequence[str]) -> dict[str, list[int]]:
+        found: dict[str, list[int]] = {}
+        for start in range(0, len(sale_ids), 1000):
+            rows = conn.execute(
+                select(TICKET.c.sale_id, TICKET.c.number).where(
+                    TICKET.c.sale_id.in_(list(sale_ids[start : start + 1000]))
+                )
+            )
+            for r in rows:
+                found.setdefault(r.sale_id, []).append(r.number)
+        for numbers in found.values():
+            numbers.sort()
+        return found
+
+    def generate_online(self, raffle_id: str, quantity: int, *, sale_id: str | None = None) -> list[TicketView]:
+        """Sell ``quantity`` sequential numbers on the online channel (no device), recorded at once."""
+        sale = sale_id or str(uuid6.uuid7())
+        grant = self.issue_grant(raffle_id, ONLINE_DEVICE, numbers=quantity, kind="online", enforce_cap=False)
+        numbers = tuple(range(grant.first_number, grant.last_number + 1))
+        record_hash = hashlib.sha256(
+            domain_bytes("online-sale", {"sale_id": sale, "raffle_id": raffle_id, "numbers": list(numbers)})
+        ).hexdigest()
+        self.record([TicketSale(sale, ONLINE_DEVICE, 0, raffle_id, numbers, record_hash)])
+        return [t for t in self.tickets_of_sale(sale)]
+
+    def tickets_of_sale(self, sale_id: str) -> list[TicketView]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(TICKET).where(TICKET.c.sale_id == sale_id).order_by(TICKET.c.number)).all()
+        return [_ticket_view(r) for r in rows]
+
+    def ticket(self, ticket_id: str) -> TicketView:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(TICKET).where(TICKET.c.id == ticket_id)).first()
+        if row is None:
+            raise TicketNotFound(f"no ticket {ticket_id}")
+        return _ticket_view(row)
+
+    def ticket_by_number(self, raffle_id: str, number: int) -> TicketView:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(TICKET).where(and_(TICKET.c.raffle_id == raffle_id, TICKET.c.number == number))
+            ).first()
+        if row is None:
+            raise TicketNotFound(f"ticket {number} of raffle {raffle_id} is not on record")
+        return _ticket_view(row)
+
+    def iter_tickets(self, raffle_id: str, *, after_number: int = 0, limit: int | None = None) -> Iterator[TicketView]:
+        """Tickets of a raffle in number order, streamed in pages."""
+        remaining = limit
+        cursor = after_number
+        while remaining is None or remaining > 0:
+            page = 5000 if remaining is None else min(5000, remaining)
+            with self.engine.connect() as conn:
+                rows = conn.execute(
+                    select(TICKET)
+                    .where(and_(TICKET.c.raffle_id == raffle_id, TICKET.c.number > cursor))
+                    .order_by(TICKET.c.number)
+                    .limit(page)
+                ).all()
+            if not rows:
+                return
+            for r in rows:
+                yield _ticket_view(r)
+            cursor = rows[-1].number
+            if remaining is not None:
+                remaining -= len(rows)
+            if len(rows) < page:
+                return
+
+    def count_tickets(self, raffle_id: str) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(TICKET.c.status, func.count()).where(TICKET.c.raffle_id == raffle_id).group_by(TICKET.c.status)
+            ).all()
+        return {r[0]: int(r[1]) for r in rows}
+
+    def set_ticket_status(self, ticket_id: str, status: str) -> TicketView:
+        with self.engine.begin() as conn:
+            row = conn.execute(select(TICKET).where(TICKET.c.id == ticket_id).with_for_update()).first()
+            if row is None:
+                raise TicketNotFound(f"no ticket {ticket_id}")
+            if (row.status, status) not in _STATUS_CHANGES:
+                raise InvalidStatusChange(f"a {row.status} ticket cannot become {status}")
+            conn.execute(update(TICKET).where(TICKET.c.id == ticket_id).values(status=status))
+        return self.ticket(ticket_id)
