@@ -1,0 +1,102 @@
+"""The FastAPI application: one process serving devices, admins and the core's ticket API."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from gli_core.router import get_core
+from gli_core.router import router as core_ticket_router
+from server.config import Settings
+from server.context import Tombola
+from server.endpoints import admin_router, device_router, interface_router
+from sync_protocol.errors import PayloadTooLarge, TombolaError
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+class BodyLimit:
+    """Refuse request bodies over ``limit`` bytes with 413 ``payload_too_large``, declared or streamed."""
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        err = PayloadTooLarge(f"the body is over the {self.limit}-byte cap; send smaller batches")
+        await JSONResponse(err.to_dict(), status_code=err.status)(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def create_app(settings: Settings | None = None, tombola: Tombola | None = None) -> FastAPI:
+    """The app over ``tombola`` (or services opened from ``settings`` at start-up)."""
+    settings = settings or (tombola.settings if tombola else Settings())
+    owned = tombola is None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if app.state.tombola is None:
+            app.state.tombola = Tombola.open(settings, migrate_dbs=True)
+        yield
+        if owned:
+            app.state.tombola.close()
+
+    app = FastAPI(title="Tombola", version="0.1.0", lifespan=lifespan)
+    app.state.tombola = tombola
+
+    @app.exception_handler(TombolaError)
+    async def tombola_error(_: Request, exc: TombolaError) -> JSONResponse:
+        return JSONResponse(exc.to_dict(), status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        where = ".".join(str(p) for p in first["loc"])
+        return JSONResponse({"error": "malformed", "detail": f"{where}: {first['msg']}", "field": where}, 422)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    app.dependency_overrides[get_core] = lambda: app.state.tombola.core
+    app.include_router(device_router)
+    app.include_router(admin_router)
+    app.include_router(interface_router)
+    app.include_router(core_ticket_router, prefix="/core")
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    return app

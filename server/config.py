@@ -1,0 +1,66 @@
+"""One settings object, from the environment (prefix ``TOMBOLA_``), with embedded defaults.
+
+Everything of the embedded mode lives under ``TOMBOLA_HOME`` (default ``./var``): the two
+SQLite databases, the keys, reports. Production sets ``TOMBOLA_CORE_DB_URL`` and
+``TOMBOLA_BUSINESS_DB_URL`` to PostgreSQL URLs (``postgresql+psycopg://...``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TOMBOLA_", env_file=None, extra="ignore")
+
+    home: Path = Path("var")
+    core_db_url: str = ""
+    business_db_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str = ""
+
+    organisation_name: str = "Demo Charity"
+    licence_number: str = "DEMO-0001"
+
+    grant_size: int = Field(default=1000, ge=1)
+    lease_s: int = Field(default=8 * 3600, ge=60)
+    max_numbers_per_device: int = Field(default=10_000, ge=1)
+    topup_threshold: float = Field(default=0.8, gt=0, le=1)
+    enrollment_code_ttl_s: int = Field(default=24 * 3600, ge=60)
+    clock_skew_ms: int = Field(default=5 * 60 * 1000, ge=0)
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    admin_token: str = ""
+
+    def resolved_core_url(self) -> str:
+        return self.core_db_url or f"sqlite:///{(self.home / 'core.db').resolve()}"
+
+    def resolved_business_url(self) -> str:
+        return self.business_db_url or f"sqlite:///{(self.home / 'business.db').resolve()}"
+
+    @property
+    def key_dir(self) -> Path:
+        return self.home / "keys"
+
+    @property
+    def report_dir(self) -> Path:
+        return self.home / "reports"
+
+    @property
+    def admin_token_file(self) -> Path:
+        return self.home / "admin-token"
+
+    def effective_admin_token(self) -> str:
+        """``TOMBOLA_ADMIN_TOKEN``, else the token ``tombola init`` wrote to ``var/admin-token``."""
+        if self.admin_token:
+            return self.admin_token
+        try:
+            return self.admin_token_file.read_text().strip()
+        except FileNotFoundError:
+            return ""
+
+    def url(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}"

@@ -1,0 +1,54 @@
+"""The application services: settings, the core (through its public API) and the business DB.
+
+One :class:`Tombola` is shared by the HTTP app and the ``tombola`` command line, so both run
+exactly the same code paths.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+
+from gli_core.api import Core
+from server.config import Settings
+from server.db import make_engine, migrate
+
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_id(prefix: str, length: int = 10) -> str:
+    """A short random id operators can type: ``rf-7K3M9Q2XAB`` (50 bits)."""
+    return prefix + "-" + "".join(secrets.choice(_ALPHABET) for _ in range(length))
+
+
+def system_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass
+class Tombola:
+    settings: Settings
+    core: Core
+    engine: Engine
+    clock: Callable[[], int] = field(default=system_ms)
+
+    @classmethod
+    def open(cls, settings: Settings, *, migrate_dbs: bool = True) -> Tombola:
+        """Open both databases (migrating them first) and the core."""
+        settings.home.mkdir(parents=True, exist_ok=True)
+        business_url = settings.resolved_business_url()
+        if migrate_dbs:
+            migrate(business_url)
+        core = Core.open(settings.resolved_core_url(), settings.key_dir, run_migrations=migrate_dbs)
+        return cls(settings=settings, core=core, engine=make_engine(business_url))
+
+    def now_ms(self) -> int:
+        return self.clock()
+
+    def close(self) -> None:
+        self.engine.dispose()
+        self.core.close()

@@ -1,0 +1,159 @@
+"""HTTP routes: device protocol (``/v1/devices/enroll``, ``/v1/sync``), nightly ingest
+(``/v1/ingest``), the admin API (``/v1/admin/...``) and the interface-layer ticket route
+(``/raffle/{id}/tickets/generate``). Routes are thin: services hold the logic."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
+
+from server.deps import AdminDep, AppDep
+from server.enrollment import service as enrollment
+from server.errors import InvalidRequest
+from server.raffles import service as raffles
+from server.reconcile import service as reconcile
+from server.sync import service as sync
+from sync_protocol.errors import Malformed
+from sync_protocol.messages import EnrollmentRequest, SyncBatch
+
+device_router = APIRouter(prefix="/v1", tags=["devices"])
+admin_router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[AdminDep])
+interface_router = APIRouter(tags=["interface"])
+
+
+async def _json(request: Request) -> Any:
+    body = await request.body()
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise Malformed(f"the body is not JSON: {exc}") from exc
+
+
+@device_router.post("/devices/enroll", status_code=201)
+async def enroll_device(request: Request, app: AppDep) -> dict[str, Any]:
+    """A device trades a one-time code and its public key for its identity and grants."""
+    enroll_request = EnrollmentRequest.from_dict(await _json(request))
+    response = await run_in_threadpool(enrollment.enroll, app, enroll_request)
+    return response.to_dict()
+
+
+@device_router.post("/sync")
+async def sync_device(request: Request, app: AppDep) -> dict[str, Any]:
+    """Upload a signed batch of records; get the acknowledgement, grants, raffles and time."""
+    batch = SyncBatch.from_dict(await _json(request))
+    ack = await run_in_threadpool(sync.sync, app, batch)
+    return ack.to_dict()
+
+
+@device_router.post("/ingest", dependencies=[AdminDep])
+async def ingest_export(request: Request, app: AppDep) -> dict[str, Any]:
+    """Nightly reconciliation: the body is a device's NDJSON export file."""
+    with tempfile.NamedTemporaryFile(suffix=".ndjson", delete=False) as fh:
+        async for chunk in request.stream():
+            fh.write(chunk)
+        path = Path(fh.name)
+    try:
+        result = await run_in_threadpool(reconcile.ingest_file, app, path, progress=False)
+    finally:
+        path.unlink(missing_ok=True)
+    return result
+
+
+class VenueCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+
+
+class RaffleCreateBody(BaseModel):
+    venue_id: str
+    name: str = Field(min_length=1, max_length=200)
+    price_cents: int = Field(ge=0)
+    numbers: int = Field(ge=1)
+    closes_at_ms: int
+    opens_at_ms: int | None = None
+    bundles: list[tuple[int, int]] = Field(default_factory=list)
+    currency: str = "USD"
+
+
+class ExtendBody(BaseModel):
+    raffle_id: str
+    numbers: int = Field(ge=1, le=100_000)
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class RevokeBody(BaseModel):
+    reason: str = ""
+
+
+@admin_router.post("/venues", status_code=201)
+def create_venue(body: VenueCreate, app: AppDep) -> dict[str, Any]:
+    return raffles.create_venue(app, body.name)
+
+
+@admin_router.post("/raffles", status_code=201)
+def create_raffle(body: RaffleCreateBody, app: AppDep) -> dict[str, Any]:
+    return raffles.create_raffle(
+        app,
+        raffles.RaffleCreate(
+            venue_id=body.venue_id,
+            name=body.name,
+            price_cents=body.price_cents,
+            number_space=body.numbers,
+            sales_close_at_ms=body.closes_at_ms,
+            sales_open_at_ms=body.opens_at_ms,
+            bundles=tuple(body.bundles),
+            currency=body.currency,
+        ),
+    )
+
+
+@admin_router.get("/raffles")
+def list_raffles(app: AppDep, venue_id: str | None = None) -> list[dict[str, Any]]:
+    return raffles.list_raffles(app, venue_id)
+
+
+@admin_router.post("/raffles/{raffle_id}/close")
+def close_raffle(raffle_id: str, app: AppDep) -> dict[str, Any]:
+    return raffles.close_raffle(app, raffle_id)
+
+
+@admin_router.get("/raffles/{raffle_id}/reconciliation")
+def reconciliation(raffle_id: str, app: AppDep) -> dict[str, Any]:
+    return reconcile.report(app, raffle_id)
+
+
+@admin_router.post("/venues/{venue_id}/enrollment-codes", status_code=201)
+def enrollment_code(venue_id: str, app: AppDep) -> dict[str, Any]:
+    return enrollment.create_enrollment_code(app, venue_id)
+
+
+@admin_router.get("/devices")
+def list_devices(app: AppDep, venue_id: str | None = None) -> list[dict[str, Any]]:
+    return enrollment.list_devices(app, venue_id)
+
+
+@admin_router.post("/devices/{device_id}/revoke")
+def revoke_device(device_id: str, body: RevokeBody, app: AppDep) -> dict[str, Any]:
+    return enrollment.revoke_device(app, device_id, body.reason)
+
+
+@admin_router.post("/devices/{device_id}/extend", status_code=201)
+def extend_device(device_id: str, body: ExtendBody, app: AppDep) -> dict[str, Any]:
+    grant = enrollment.extend_device(app, device_id, body.raffle_id, body.numbers, body.reason)
+    return grant.to_dict()
+
+
+@interface_router.post("/raffle/{raffle_id}/tickets/generate")
+def generate_tickets(
+    raffle_id: str, app: AppDep, quantity: Annotated[int, Query(ge=1, le=100)] = 1
+) -> dict[str, list[str]]:
+    """Interface layer (spec 2.1): sell ``quantity`` tickets online; returns their ids."""
+    raffle = raffles.get_raffle(app, raffle_id)
+    if raffle["status"] != "open":
+        raise InvalidRequest(f"raffle {raffle_id} is {raffle['status']}, not selling")
+    return {"tickets": [t.id for t in app.core.generate_tickets(raffle_id, quantity)]}

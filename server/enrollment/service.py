@@ -1,0 +1,175 @@
+"""Device enrollment, revocation and range extension.
+
+An enrollment code is single-use and expiring; only its SHA-256 is stored. A device proves it
+holds the private key of the public key it enrols (the request is signed), and receives its
+id, the server's public keys to pin, a time anchor, and a grant for every open raffle of its
+venue.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import secrets
+from typing import Any
+
+from sqlalchemy import insert, select, update
+
+from gli_core.errors import CoreError
+from server.context import Tombola, new_id
+from server.errors import (
+    DeviceRevoked,
+    EnrollmentCodeExpired,
+    EnrollmentCodeInvalid,
+    EnrollmentCodeUsed,
+    InvalidRequest,
+    NotFound,
+    UnknownDevice,
+)
+from server.models import Device, DeviceAnchor, EnrollmentCode
+from server.raffles.service import get_raffle, get_venue, list_raffles, raffle_info
+from sync_protocol.messages import EnrollmentRequest, EnrollmentResponse, RangeGrant
+from sync_protocol.signing import b64u_encode, key_id_for
+
+CODE = EnrollmentCode.__table__  # type: ignore[attr-defined]
+DEVICE = Device.__table__  # type: ignore[attr-defined]
+ANCHOR = DeviceAnchor.__table__  # type: ignore[attr-defined]
+_CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def _hash_code(code: str) -> str:
+    return hashlib.sha256(code.strip().upper().replace("-", "").encode()).hexdigest()
+
+
+def create_enrollment_code(app: Tombola, venue_id: str) -> dict[str, Any]:
+    """A new single-use code for ``venue_id``, valid for ``enrollment_code_ttl_s``."""
+    get_venue(app, venue_id)
+    raw = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(12))
+    code = "-".join(raw[i : i + 4] for i in range(0, 12, 4))
+    now = app.now_ms()
+    expires = now + app.settings.enrollment_code_ttl_s * 1000
+    with app.engine.begin() as conn:
+        conn.execute(
+            insert(CODE).values(code_hash=_hash_code(code), venue_id=venue_id, created_at_ms=now, expires_at_ms=expires)
+        )
+    return {"code": code, "venue_id": venue_id, "expires_at_ms": expires}
+
+
+def record_anchor(conn: Any, device_id: str, anchor_ms: int) -> None:
+    if (
+        conn.execute(
+            select(ANCHOR.c.anchor_ms).where((ANCHOR.c.device_id == device_id) & (ANCHOR.c.anchor_ms == anchor_ms))
+        ).first()
+        is None
+    ):
+        conn.execute(insert(ANCHOR).values(device_id=device_id, anchor_ms=anchor_ms))
+
+
+def enroll(app: Tombola, request: EnrollmentRequest) -> EnrollmentResponse:
+    public_key = request.verify()
+    if len(public_key) != 32:
+        raise InvalidRequest("the device public key must be 32 bytes of Ed25519")
+    now = app.now_ms()
+    device_id = new_id("dv")
+    with app.engine.begin() as conn:
+        row = conn.execute(select(CODE).where(CODE.c.code_hash == _hash_code(request.code)).with_for_update()).first()
+        if row is None:
+            raise EnrollmentCodeInvalid("this enrollment code is not known; ask an admin for a new one")
+        if row.used_at_ms is not None:
+            raise EnrollmentCodeUsed("this enrollment code was already used; each code enrols one device")
+        if row.expires_at_ms <= now:
+            raise EnrollmentCodeExpired("this enrollment code has expired; ask an admin for a new one")
+        venue_id = row.venue_id
+        conn.execute(update(CODE).where(CODE.c.code_hash == row.code_hash).values(used_at_ms=now, device_id=device_id))
+        conn.execute(
+            insert(DEVICE).values(
+                id=device_id,
+                venue_id=venue_id,
+                name=request.device_name,
+                public_key=b64u_encode(public_key),
+                key_id=key_id_for(public_key),
+                status="active",
+                enrolled_at_ms=now,
+            )
+        )
+        record_anchor(conn, device_id, now)
+    raffles = list_raffles(app, venue_id)
+    grants = ensure_grants(app, device_id, raffles)
+    return EnrollmentResponse(
+        device_id=device_id,
+        venue_id=venue_id,
+        server_keys=[k.to_dict() for k in app.core.public_keys()],
+        server_time_ms=now,
+        lease_s=app.settings.lease_s,
+        grants=grants,
+        raffles=[raffle_info(r) for r in raffles],
+    )
+
+
+def ensure_grants(app: Tombola, device_id: str, raffles: list[dict[str, Any]]) -> list[RangeGrant]:
+    """Top up: a new grant for every open raffle where the device has used >= the threshold of
+    its numbers (or holds none); return every active grant of the device for open raffles."""
+    threshold = app.settings.topup_threshold
+    for raffle in raffles:
+        if raffle["status"] != "open":
+            continue
+        granted, used = app.core.device_usage(device_id, raffle["id"])
+        if used >= threshold * granted:
+            # cap reached, numbers exhausted or raffle closed: the ack carries what exists
+            with contextlib.suppress(CoreError):
+                app.core.issue_grant(raffle["id"], device_id, kind="initial" if granted == 0 else "topup")
+    open_ids = {r["id"] for r in raffles if r["status"] == "open"}
+    return [g.grant for g in app.core.grants(device_id=device_id) if g.grant.raffle_id in open_ids]
+
+
+def get_device(app: Tombola, device_id: str) -> dict[str, Any]:
+    with app.engine.connect() as conn:
+        row = conn.execute(select(DEVICE).where(DEVICE.c.id == device_id)).first()
+    if row is None:
+        raise NotFound(f"no device {device_id}")
+    return dict(row._mapping)
+
+
+def list_devices(app: Tombola, venue_id: str | None = None) -> list[dict[str, Any]]:
+    query = select(DEVICE).order_by(DEVICE.c.enrolled_at_ms)
+    if venue_id:
+        query = query.where(DEVICE.c.venue_id == venue_id)
+    with app.engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def revoke_device(app: Tombola, device_id: str, reason: str = "") -> dict[str, Any]:
+    """Refuse the device's syncs from now on (its synced sales stay on record)."""
+    get_device(app, device_id)
+    with app.engine.begin() as conn:
+        conn.execute(
+            update(DEVICE)
+            .where(DEVICE.c.id == device_id)
+            .values(status="revoked", revoked_at_ms=app.now_ms(), revoke_reason=reason)
+        )
+    return get_device(app, device_id)
+
+
+def extend_device(app: Tombola, device_id: str, raffle_id: str, numbers: int, reason: str) -> RangeGrant:
+    """An admin's emergency extension: a grant of ``numbers`` at once, delivered on the next sync."""
+    device = get_device(app, device_id)
+    if device["status"] != "active":
+        raise DeviceRevoked(f"device {device_id} is revoked")
+    if not reason.strip():
+        raise InvalidRequest("an extension needs a reason")
+    if numbers < 1:
+        raise InvalidRequest("an extension needs at least one number")
+    raffle = get_raffle(app, raffle_id)
+    if raffle["venue_id"] != device["venue_id"]:
+        raise InvalidRequest(f"raffle {raffle_id} is not sold at the device's venue")
+    return app.core.issue_grant(
+        raffle_id, device_id, numbers=numbers, kind="extension", reason=reason, enforce_cap=False
+    )
+
+
+def require_active_device(device: dict[str, Any] | None, device_id: str) -> dict[str, Any]:
+    if device is None:
+        raise UnknownDevice(f"device {device_id} is not enrolled here")
+    if device["status"] != "active":
+        raise DeviceRevoked(f"device {device_id} was revoked: {device['revoke_reason'] or 'no reason given'}")
+    return device

@@ -1,0 +1,55 @@
+"""Errors of the business side, each with a stable code (listed in ``docs/errors.md``)."""
+
+from __future__ import annotations
+
+from sync_protocol.errors import TombolaError
+
+
+class ServerError(TombolaError):
+    code = "server_error"
+    status = 400
+
+
+class NotFound(ServerError):
+    code = "not_found"
+    status = 404
+
+
+class UnknownDevice(ServerError):
+    code = "unknown_device"
+    status = 401
+
+
+class DeviceRevoked(ServerError):
+    code = "device_revoked"
+    status = 403
+
+
+class EnrollmentCodeInvalid(ServerError):
+    code = "enrollment_code_invalid"
+    status = 403
+
+
+class EnrollmentCodeUsed(ServerError):
+    code = "enrollment_code_used"
+    status = 409
+
+
+class EnrollmentCodeExpired(ServerError):
+    code = "enrollment_code_expired"
+    status = 403
+
+
+class InvalidRequest(ServerError):
+    code = "invalid_request"
+    status = 422
+
+
+class Unauthorized(ServerError):
+    code = "unauthorized"
+    status = 401
+
+
+class IngestFileInvalid(ServerError):
+    code = "ingest_file_invalid"
+    status = 422

@@ -1,0 +1,136 @@
+"""Tables of the business database (organisations, venues, raffles, devices, sales).
+
+The core's tables (grants, tickets) are not here: the server reaches them through
+:mod:`gli_core.api` only. Times are integer milliseconds since the Unix epoch (UTC).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, Index, MetaData, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class BusinessBase(SQLModel):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def _ms(nullable: bool = False) -> Column[int]:
+    return Column(BigInteger, nullable=nullable)
+
+
+class Organisation(BusinessBase, table=True):
+    __tablename__ = "organisation"
+
+    id: str = Field(primary_key=True, max_length=32)
+    name: str = Field(max_length=200)
+    licence_number: str = Field(default="", max_length=64)
+
+
+class Venue(BusinessBase, table=True):
+    __tablename__ = "venue"
+
+    id: str = Field(primary_key=True, max_length=32)
+    organisation_id: str = Field(foreign_key="organisation.id", max_length=32)
+    name: str = Field(max_length=200)
+    created_at_ms: int = Field(sa_column=_ms())
+
+
+class Raffle(BusinessBase, table=True):
+    __tablename__ = "raffle"
+
+    id: str = Field(primary_key=True, max_length=32)
+    venue_id: str = Field(foreign_key="venue.id", max_length=32, index=True)
+    name: str = Field(max_length=200)
+    currency: str = Field(default="USD", max_length=3)
+    price_points: str = Field(description="JSON list of {quantity, amount_cents}")
+    number_space: int
+    grant_size: int
+    lease_s: int
+    max_numbers_per_device: int
+    event_number: int = 1
+    sales_open_at_ms: int = Field(sa_column=_ms())
+    sales_close_at_ms: int = Field(sa_column=_ms())
+    status: str = Field(default="open", max_length=16)
+    created_at_ms: int = Field(sa_column=_ms())
+
+
+class Device(BusinessBase, table=True):
+    __tablename__ = "device"
+
+    id: str = Field(primary_key=True, max_length=32)
+    venue_id: str = Field(foreign_key="venue.id", max_length=32, index=True)
+    name: str = Field(default="", max_length=100)
+    public_key: str = Field(max_length=64)
+    key_id: str = Field(max_length=64)
+    status: str = Field(default="active", max_length=16)
+    enrolled_at_ms: int = Field(sa_column=_ms())
+    acked_seq: int = 0
+    head_hash: str = Field(default="0" * 64, max_length=64)
+    last_seen_seq: int = 0
+    last_sync_ms: int | None = Field(default=None, sa_column=_ms(nullable=True))
+    revoked_at_ms: int | None = Field(default=None, sa_column=_ms(nullable=True))
+    revoke_reason: str = Field(default="", max_length=500)
+
+
+class DeviceAnchor(BusinessBase, table=True):
+    """Every server time a device was handed; a sale's time counts only from these."""
+
+    __tablename__ = "device_anchor"
+
+    device_id: str = Field(primary_key=True, max_length=32)
+    anchor_ms: int = Field(sa_column=Column(BigInteger, primary_key=True))
+
+
+class EnrollmentCode(BusinessBase, table=True):
+    __tablename__ = "enrollment_code"
+
+    code_hash: str = Field(primary_key=True, max_length=64)
+    venue_id: str = Field(foreign_key="venue.id", max_length=32)
+    created_at_ms: int = Field(sa_column=_ms())
+    expires_at_ms: int = Field(sa_column=_ms())
+    used_at_ms: int | None = Field(default=None, sa_column=_ms(nullable=True))
+    device_id: str | None = Field(default=None, max_length=32)
+
+
+class Sale(BusinessBase, table=True):
+    """Every chain record a device sent: sales and voids, accepted or rejected with a reason."""
+
+    __tablename__ = "sale"
+    __table_args__ = (
+        UniqueConstraint("device_id", "seq"),
+        Index("ix_sale_raffle", "raffle_id", "kind"),
+    )
+
+    id: str = Field(primary_key=True, max_length=64)
+    device_id: str = Field(max_length=32)
+    seq: int
+    kind: str = Field(max_length=8)
+    raffle_id: str = Field(max_length=64)
+    numbers: str = Field(default="[]")
+    quantity: int = 0
+    amount_cents: int = 0
+    currency: str = Field(default="", max_length=3)
+    payment_method: str = Field(default="", max_length=8)
+    payment_reference: str = Field(default="", max_length=128)
+    seller_id: str = Field(default="", max_length=64)
+    device_time_ms: int = Field(sa_column=_ms())
+    anchor_ms: int = Field(sa_column=_ms())
+    elapsed_ms: int = Field(sa_column=_ms())
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+    status: str = Field(default="accepted", max_length=16)
+    reject_code: str = Field(default="", max_length=32)
+    reject_detail: str = Field(default="", max_length=500)
+    voids_sale_id: str = Field(default="", max_length=64)
+    void_reason: str = Field(default="", max_length=500)
+    voided: bool = False
+    source: str = Field(default="sync", max_length=8)
+    received_at_ms: int = Field(sa_column=_ms())

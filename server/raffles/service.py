@@ -1,0 +1,190 @@
+"""Organisations, venues and raffles (the business side), kept in step with the core."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import insert, select, update
+
+from gli_core.api import RaffleSpec
+from server.context import Tombola, new_id
+from server.errors import InvalidRequest, NotFound
+from server.models import Organisation, Raffle, Venue
+from sync_protocol.messages import PricePoint, RaffleInfo
+
+ORG = Organisation.__table__  # type: ignore[attr-defined]
+VENUE = Venue.__table__  # type: ignore[attr-defined]
+RAFFLE = Raffle.__table__  # type: ignore[attr-defined]
+
+
+def ensure_organisation(app: Tombola) -> str:
+    """The organisation of this installation (created from settings on first use)."""
+    with app.engine.begin() as conn:
+        row = conn.execute(select(ORG.c.id).limit(1)).first()
+        if row:
+            return str(row.id)
+        org_id = new_id("org")
+        conn.execute(
+            insert(ORG).values(
+                id=org_id, name=app.settings.organisation_name, licence_number=app.settings.licence_number
+            )
+        )
+        return org_id
+
+
+def create_venue(app: Tombola, name: str) -> dict[str, Any]:
+    if not name.strip():
+        raise InvalidRequest("a venue needs a name")
+    org_id = ensure_organisation(app)
+    venue = {
+        "id": new_id("vn"),
+        "organisation_id": org_id,
+        "name": name.strip(),
+        "created_at_ms": app.now_ms(),
+    }
+    with app.engine.begin() as conn:
+        conn.execute(insert(VENUE).values(**venue))
+    return venue
+
+
+def get_venue(app: Tombola, venue_id: str) -> dict[str, Any]:
+    with app.engine.connect() as conn:
+        row = conn.execute(select(VENUE).where(VENUE.c.id == venue_id)).first()
+    if row is None:
+        raise NotFound(f"no venue {venue_id}")
+    return dict(row._mapping)
+
+
+def list_venues(app: Tombola) -> list[dict[str, Any]]:
+    with app.engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(select(VENUE).order_by(VENUE.c.created_at_ms))]
+
+
+@dataclass(frozen=True)
+class RaffleCreate:
+    venue_id: str
+    name: str
+    price_cents: int
+    number_space: int
+    sales_close_at_ms: int
+    sales_open_at_ms: int | None = None
+    bundles: tuple[tuple[int, int], ...] = ()
+    currency: str = "USD"
+    grant_size: int | None = None
+
+
+def create_raffle(app: Tombola, spec: RaffleCreate) -> dict[str, Any]:
+    """Create a raffle (business row and core registration); sales open at once unless later."""
+    get_venue(app, spec.venue_id)
+    now = app.now_ms()
+    opens = spec.sales_open_at_ms if spec.sales_open_at_ms is not None else now
+    if not spec.name.strip():
+        raise InvalidRequest("a raffle needs a name")
+    if spec.price_cents < 0 or spec.number_space < 1:
+        raise InvalidRequest("price must be >= 0 cents and the number space at least 1")
+    if spec.sales_close_at_ms <= max(opens, now):
+        raise InvalidRequest("sales must close after they open and in the future")
+    points = {1: spec.price_cents}
+    for quantity, cents in spec.bundles:
+        if quantity < 1 or cents < 0:
+            raise InvalidRequest(f"bundle {quantity}:{cents} is not a positive quantity and price")
+        points[quantity] = cents
+    price_points = [{"quantity": q, "amount_cents": c} for q, c in sorted(points.items())]
+    raffle_id = new_id("rf")
+    settings = app.settings
+    grant_size = spec.grant_size or settings.grant_size
+    status = "open" if opens <= now else "scheduled"
+    app.core.register_raffle(
+        RaffleSpec(
+            raffle_id=raffle_id,
+            number_space=spec.number_space,
+            sales_open_at_ms=opens,
+            sales_close_at_ms=spec.sales_close_at_ms,
+            grant_size=grant_size,
+            lease_s=settings.lease_s,
+            max_numbers_per_device=settings.max_numbers_per_device,
+            status="open",
+        )
+    )
+    with app.engine.begin() as conn:
+        event_number = 1 + len(conn.execute(select(RAFFLE.c.id).where(RAFFLE.c.venue_id == spec.venue_id)).all())
+        row = {
+            "id": raffle_id,
+            "venue_id": spec.venue_id,
+            "name": spec.name.strip(),
+            "currency": spec.currency.upper(),
+            "price_points": json.dumps(price_points),
+            "number_space": spec.number_space,
+            "grant_size": grant_size,
+            "lease_s": settings.lease_s,
+            "max_numbers_per_device": settings.max_numbers_per_device,
+            "event_number": event_number,
+            "sales_open_at_ms": opens,
+            "sales_close_at_ms": spec.sales_close_at_ms,
+            "status": status,
+            "created_at_ms": now,
+        }
+        conn.execute(insert(RAFFLE).values(**row))
+    return get_raffle(app, raffle_id)
+
+
+def _public(row: Any) -> dict[str, Any]:
+    data = dict(row._mapping)
+    data["price_points"] = json.loads(data["price_points"])
+    return data
+
+
+def get_raffle(app: Tombola, raffle_id: str) -> dict[str, Any]:
+    with app.engine.connect() as conn:
+        row = conn.execute(select(RAFFLE).where(RAFFLE.c.id == raffle_id)).first()
+    if row is None:
+        raise NotFound(f"no raffle {raffle_id}")
+    return effective_status(app, _public(row))
+
+
+def effective_status(app: Tombola, raffle: dict[str, Any]) -> dict[str, Any]:
+    """Status as of now: a scheduled raffle is open once its time comes, closed after close."""
+    now = app.now_ms()
+    if raffle["status"] in ("open", "scheduled"):
+        if now >= raffle["sales_close_at_ms"]:
+            raffle["status"] = "closed"
+        elif now >= raffle["sales_open_at_ms"]:
+            raffle["status"] = "open"
+        else:
+            raffle["status"] = "scheduled"
+    return raffle
+
+
+def list_raffles(app: Tombola, venue_id: str | None = None) -> list[dict[str, Any]]:
+    query = select(RAFFLE).order_by(RAFFLE.c.created_at_ms)
+    if venue_id:
+        query = query.where(RAFFLE.c.venue_id == venue_id)
+    with app.engine.connect() as conn:
+        return [effective_status(app, _public(r)) for r in conn.execute(query)]
+
+
+def close_raffle(app: Tombola, raffle_id: str) -> dict[str, Any]:
+    """Close sales now: sales made before this moment (by server-anchored time) still count."""
+    raffle = get_raffle(app, raffle_id)
+    if raffle["status"] == "cancelled":
+        raise InvalidRequest(f"raffle {raffle_id} is cancelled")
+    close_at = min(raffle["sales_close_at_ms"], app.now_ms())
+    app.core.update_raffle(raffle_id, sales_close_at_ms=close_at, status="closed")
+    with app.engine.begin() as conn:
+        conn.execute(update(RAFFLE).where(RAFFLE.c.id == raffle_id).values(sales_close_at_ms=close_at, status="closed"))
+    return get_raffle(app, raffle_id)
+
+
+def raffle_info(raffle: dict[str, Any]) -> RaffleInfo:
+    """The device's view of a raffle."""
+    return RaffleInfo(
+        raffle_id=raffle["id"],
+        name=raffle["name"],
+        currency=raffle["currency"],
+        price_points=[PricePoint(**p) for p in raffle["price_points"]],
+        sales_open_at_ms=raffle["sales_open_at_ms"],
+        sales_close_at_ms=raffle["sales_close_at_ms"],
+        status=raffle["status"],
+    )

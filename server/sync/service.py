@@ -1,0 +1,263 @@
+"""Delta sync ingest: validate a device's batch, put its tickets on record in the core, and
+acknowledge it, all or nothing.
+
+Order of writes (see ``docs/adr/0002-two-databases.md``): the device row is locked in the
+business database first; the tickets are recorded in the core (one core transaction,
+idempotent per sale id); then the sales and the device's new head are committed in the
+business database. A crash between the two commits leaves tickets the business side has not
+acknowledged; the device re-sends, the core sees the same sale ids and records nothing twice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import insert, select, update
+
+from gli_core.api import TicketSale
+from server.context import Tombola
+from server.enrollment.service import ANCHOR, DEVICE, ensure_grants, record_anchor, require_active_device
+from server.models import Sale
+from server.raffles.service import list_raffles, raffle_info
+from server.sync.rules import BatchContext, KnownSale, RaffleTerms, judge
+from sync_protocol.chain import verify_chain
+from sync_protocol.errors import BrokenChain, DeviceMismatch, Malformed, SaleRejected, SequenceGap
+from sync_protocol.messages import RejectedRecord, SaleRecord, SyncAck, SyncBatch, VoidRecord
+from sync_protocol.signing import b64u_decode
+
+SALE = Sale.__table__  # type: ignore[attr-defined]
+
+
+@dataclass
+class BatchOutcome:
+    applied: int = 0
+    duplicates: int = 0
+    rejected: list[RejectedRecord] = field(default_factory=list)
+    acked_seq: int = 0
+    head_hash: str = ""
+
+
+def _sale_row(
+    record: SaleRecord | VoidRecord, *, source: str, now: int, rejection: SaleRejected | None
+) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "id": record.sale_id,
+        "device_id": record.device_id,
+        "seq": record.seq,
+        "kind": record.kind,
+        "raffle_id": record.raffle_id,
+        "seller_id": record.seller_id,
+        "device_time_ms": record.device_time_ms,
+        "anchor_ms": record.anchor_ms,
+        "elapsed_ms": record.elapsed_ms,
+        "prev_hash": record.prev_hash,
+        "hash": record.hash,
+        "status": "rejected" if rejection else "accepted",
+        "reject_code": rejection.code if rejection else "",
+        "reject_detail": rejection.detail[:500] if rejection else "",
+        "source": source,
+        "received_at_ms": now,
+        "numbers": "[]",
+        "quantity": 0,
+        "amount_cents": 0,
+        "currency": "",
+        "payment_method": "",
+        "payment_reference": "",
+        "voids_sale_id": "",
+        "void_reason": "",
+        "voided": False,
+    }
+    if isinstance(record, SaleRecord):
+        row.update(
+            numbers=json.dumps(record.numbers),
+            quantity=len(record.numbers),
+            amount_cents=record.amount_cents,
+            currency=record.currency.upper(),
+            payment_method=record.payment.method,
+            payment_reference=record.payment.reference or "",
+        )
+    else:
+        row.update(voids_sale_id=record.voids, void_reason=record.reason[:500])
+    return row
+
+
+def _context(
+    app: Tombola, conn: Any, device: dict[str, Any], records: Sequence[SaleRecord | VoidRecord], now: int
+) -> BatchContext:
+    raffles = {
+        r["id"]: RaffleTerms(
+            raffle_id=r["id"],
+            currency=r["currency"],
+            prices={p["quantity"]: p["amount_cents"] for p in r["price_points"]},
+            sales_open_at_ms=r["sales_open_at_ms"],
+            sales_close_at_ms=r["sales_close_at_ms"],
+            status=r["status"],
+        )
+        for r in list_raffles(app, device["venue_id"])
+    }
+    grants: dict[str, list[tuple[int, int]]] = {}
+    for view in app.core.grants(device_id=device["id"]):
+        grants.setdefault(view.grant.raffle_id, []).append((view.grant.first_number, view.grant.last_number))
+    wanted_anchors = sorted({r.anchor_ms for r in records})
+    anchors = set(
+        conn.execute(
+            select(ANCHOR.c.anchor_ms).where(
+                (ANCHOR.c.device_id == device["id"]) & ANCHOR.c.anchor_ms.in_(wanted_anchors)
+            )
+        ).scalars()
+    )
+    ctx = BatchContext(
+        device_id=device["id"],
+        now_ms=now,
+        skew_ms=app.settings.clock_skew_ms,
+        lease_s=app.settings.lease_s,
+        raffles=raffles,
+        grants=grants,
+        anchors=anchors,
+    )
+    by_raffle: dict[str, list[int]] = {}
+    for r in records:
+        if isinstance(r, SaleRecord):
+            by_raffle.setdefault(r.raffle_id, []).extend(r.numbers)
+    for raffle_id, numbers in by_raffle.items():
+        for number, sale_id in app.core.numbers_taken(raffle_id, numbers).items():
+            ctx.taken[(raffle_id, number)] = sale_id
+    targets = sorted({r.voids for r in records if isinstance(r, VoidRecord)})
+    if targets:
+        for row in conn.execute(
+            select(SALE.c.id, SALE.c.device_id, SALE.c.raffle_id, SALE.c.status, SALE.c.voided).where(
+                SALE.c.id.in_(targets)
+            )
+        ):
+            ctx.sales[row.id] = KnownSale(row.device_id, row.raffle_id, row.status == "accepted", bool(row.voided))
+    return ctx
+
+
+def apply_batch(
+    app: Tombola,
+    batch: SyncBatch,
+    *,
+    source: str = "sync",
+    verify_signature: bool = True,
+    accept_rejections: bool = False,
+    allow_revoked: bool = False,
+) -> BatchOutcome:
+    """Validate and apply one batch in one go; raise a :class:`TombolaError` and write nothing on failure.
+
+    ``accept_rejections`` (file ingest) records every record breaking a business rule as
+    rejected; otherwise only those the device listed in ``batch.rejected`` with the same code.
+    ``allow_revoked`` (file ingest) takes the export of a revoked (lost, broken) device: that
+    file is exactly what reconciliation is for.
+    """
+    now = app.now_ms()
+    records = batch.records
+    if batch.last_seq != batch.first_seq + len(records) - 1:
+        raise Malformed(f"the batch says records {batch.first_seq}..{batch.last_seq} but carries {len(records)}")
+    with app.engine.begin() as conn:
+        row = conn.execute(select(DEVICE).where(DEVICE.c.id == batch.device_id).with_for_update()).first()
+        device = dict(row._mapping) if row else None
+        if not (allow_revoked and device is not None):
+            device = require_active_device(device, batch.device_id)
+        if verify_signature:
+            batch.verify(b64u_decode(device["public_key"]))
+        for record in records:
+            if record.device_id != device["id"]:
+                raise DeviceMismatch(f"record {record.seq} belongs to device {record.device_id}", seq=record.seq)
+        head = verify_chain(records, device_id=device["id"], prev_seq=batch.first_seq - 1, prev_hash=batch.prev_hash)
+        if head != batch.head_hash:
+            raise BrokenChain("the batch's head hash does not match its records")
+        acked, acked_hash = device["acked_seq"], device["head_hash"]
+        if batch.first_seq > acked + 1:
+            raise SequenceGap(
+                f"the server has records up to {acked}; record {acked + 1} is missing", missing_seq=acked + 1
+            )
+        split = max(0, min(len(records), acked - batch.first_seq + 1))
+        old, new = records[:split], records[split:]
+        if old:
+            stored: dict[int, str] = dict(
+                conn.execute(
+                    select(SALE.c.seq, SALE.c.hash).where(
+                        (SALE.c.device_id == device["id"]) & SALE.c.seq.in_([r.seq for r in old])
+                    )
+                ).all()
+            )
+            for record in old:
+                if stored.get(record.seq) != record.hash:
+                    raise BrokenChain(f"record {record.seq} differs from the one the server holds", seq=record.seq)
+        elif batch.first_seq == acked + 1 and batch.prev_hash != acked_hash:
+            raise BrokenChain(f"the batch does not follow record {acked} held by the server", seq=batch.first_seq)
+
+        outcome = BatchOutcome(duplicates=len(old), acked_seq=acked, head_hash=acked_hash)
+        if new:
+            ctx = _context(app, conn, device, new, now)
+            verdicts = judge(new, ctx)
+            acknowledged = {(r.seq, r.code) for r in batch.rejected}
+            for record, verdict in zip(new, verdicts, strict=True):
+                if verdict is not None and not accept_rejections and (record.seq, verdict.code) not in acknowledged:
+                    raise verdict
+            tickets = [
+                TicketSale(r.sale_id, r.device_id, r.seq, r.raffle_id, tuple(r.numbers), r.hash)
+                for r, v in zip(new, verdicts, strict=True)
+                if v is None and isinstance(r, SaleRecord)
+            ]
+            voided = [r.voids for r, v in zip(new, verdicts, strict=True) if v is None and isinstance(r, VoidRecord)]
+            app.core.record(tickets, voided)
+            conn.execute(
+                insert(SALE),
+                [_sale_row(r, source=source, now=now, rejection=v) for r, v in zip(new, verdicts, strict=True)],
+            )
+            if voided:
+                conn.execute(update(SALE).where(SALE.c.id.in_(voided)).values(voided=True))
+            outcome.applied = sum(1 for v in verdicts if v is None)
+            outcome.rejected = [
+                RejectedRecord(seq=r.seq, sale_id=r.sale_id, code=v.code, detail=v.detail)
+                for r, v in zip(new, verdicts, strict=True)
+                if v is not None
+            ]
+            outcome.acked_seq, outcome.head_hash = new[-1].seq, new[-1].hash
+        conn.execute(
+            update(DEVICE)
+            .where(DEVICE.c.id == device["id"])
+            .values(
+                acked_seq=outcome.acked_seq,
+                head_hash=outcome.head_hash,
+                last_seen_seq=max(device["last_seen_seq"], batch.last_seq, outcome.acked_seq),
+                **({"last_sync_ms": now} if source == "sync" else {}),
+            )
+        )
+        if source == "sync":
+            record_anchor(conn, device["id"], now)
+    return outcome
+
+
+def sync(app: Tombola, batch: SyncBatch) -> SyncAck:
+    """The ``POST /v1/sync`` operation: apply the batch, top up grants, answer with an ack."""
+    outcome = apply_batch(app, batch)
+    device_id = batch.device_id
+    with app.engine.connect() as conn:
+        venue_id = conn.execute(select(DEVICE.c.venue_id).where(DEVICE.c.id == device_id)).scalar_one()
+        anchor = conn.execute(
+            select(ANCHOR.c.anchor_ms)
+            .where(ANCHOR.c.device_id == device_id)
+            .order_by(ANCHOR.c.anchor_ms.desc())
+            .limit(1)
+        ).scalar_one()
+    raffles = list_raffles(app, venue_id)
+    grants = ensure_grants(app, device_id, raffles)
+    revoked = [g.grant.grant_id for g in app.core.grants(device_id=device_id, status="voided")]
+    return SyncAck(
+        device_id=device_id,
+        acked_seq=outcome.acked_seq,
+        head_hash=outcome.head_hash,
+        applied=outcome.applied,
+        duplicates=outcome.duplicates,
+        rejected=outcome.rejected,
+        grants=grants,
+        raffles=[raffle_info(r) for r in raffles],
+        revoked_grants=revoked,
+        server_time_ms=anchor,
+        lease_s=app.settings.lease_s,
+    )
