@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
 from gli_core.api import RaffleSpec
 from server.context import Tombola, new_id
@@ -157,12 +157,15 @@ def effective_status(app: Tombola, raffle: dict[str, Any]) -> dict[str, Any]:
     return raffle
 
 
-def list_raffles(app: Tombola, venue_id: str | None = None) -> list[dict[str, Any]]:
+def list_raffles(app: Tombola, venue_id: str | None = None, *, conn: Connection | None = None) -> list[dict[str, Any]]:
+    """Raffles (of a venue) with their status as of now; ``conn`` reuses an open transaction."""
     query = select(RAFFLE).order_by(RAFFLE.c.created_at_ms)
     if venue_id:
         query = query.where(RAFFLE.c.venue_id == venue_id)
-    with app.engine.connect() as conn:
+    if conn is not None:
         return [effective_status(app, _public(r)) for r in conn.execute(query)]
+    with app.engine.connect() as own:
+        return [effective_status(app, _public(r)) for r in own.execute(query)]
 
 
 def close_raffle(app: Tombola, raffle_id: str) -> dict[str, Any]:

@@ -96,7 +96,7 @@ def _context(
             sales_close_at_ms=r["sales_close_at_ms"],
             status=r["status"],
         )
-        for r in list_raffles(app, device["venue_id"])
+        for r in list_raffles(app, device["venue_id"], conn=conn)
     }
     grants: dict[str, list[tuple[int, int]]] = {}
     for view in app.core.grants(device_id=device["id"]):
@@ -161,11 +161,13 @@ def apply_batch(
         device = dict(row._mapping) if row else None
         if not (allow_revoked and device is not None):
             device = require_active_device(device, batch.device_id)
-        if verify_signature:
-            batch.verify(b64u_decode(device["public_key"]))
         for record in records:
             if record.device_id != device["id"]:
-                raise DeviceMismatch(f"record {record.seq} belongs to device {record.device_id}", seq=record.seq)
+                raise DeviceMismatch(
+                    f"record {record.seq} belongs to device {record.device_id}, not to {device['id']}", seq=record.seq
+                )
+        if verify_signature:
+            batch.verify(b64u_decode(device["public_key"]))
         head = verify_chain(records, device_id=device["id"], prev_seq=batch.first_seq - 1, prev_hash=batch.prev_hash)
         if head != batch.head_hash:
             raise BrokenChain("the batch's head hash does not match its records")
