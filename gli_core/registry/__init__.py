@@ -284,9 +284,7 @@ class Registry:
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
         return [
-            GrantView(
-                grant=RangeGrant.model_validate_json(r.payload), kind=r.kind, status=r.status, reason=r.reason
-            )
+            GrantView(grant=RangeGrant.model_validate_json(r.payload), kind=r.kind, status=r.status, reason=r.reason)
             for r in rows
         ]
 
@@ -300,7 +298,9 @@ class Registry:
             granted = conn.execute(
                 select(func.coalesce(func.sum(GRANT.c.last_number - GRANT.c.first_number + 1), 0)).where(
                     and_(
-                        GRANT.c.raffle_id == raffle_id, GRANT.c.device_id == device_id, GRANT.c.status == "active"
+                        GRANT.c.raffle_id == raffle_id,
+                        GRANT.c.device_id == device_id,
+                        GRANT.c.status == "active",
                     )
                 )
             ).scalar_one()
@@ -364,7 +364,10 @@ class Registry:
                 voided += conn.execute(
                     update(TICKET)
                     .where(
-                        and_(TICKET.c.sale_id.in_(list(voided_sale_ids[start : start + 1000])), TICKET.c.status == "sold")
+                        and_(
+                            TICKET.c.sale_id.in_(list(voided_sale_ids[start : start + 1000])),
+                            TICKET.c.status == "sold",
+                        )
                     )
                     .values(status="voided")
                 ).rowcount
