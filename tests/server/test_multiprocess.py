@@ -3,6 +3,7 @@ requests (admin extensions and enrollments), and no number is ever in two grants
 
 from __future__ import annotations
 
+import itertools
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -57,10 +58,11 @@ def test_concurrent_grants_across_two_processes_never_overlap(pg_admin_dsn: str,
                 statuses = [f.result() for f in futures]
         assert statuses.count(201) == 60, statuses
         grants = sorted(
-            (g.grant.first_number, g.grant.last_number) for g in app.core.grants(raffle_id=seeded.raffle_id, status=None)
+            (g.grant.first_number, g.grant.last_number)
+            for g in app.core.grants(raffle_id=seeded.raffle_id, status=None)
         )
         assert len(grants) == 5 + 40 + 20
-        for (_, last), (first, _) in zip(grants, grants[1:], strict=False):
+        for (_, last), (first, _) in itertools.pairwise(grants):
             assert first == last + 1, "grants overlap or leave a hole"
         app.close()
     finally:
