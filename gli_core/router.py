@@ -19,7 +19,6 @@ from pydantic import BaseModel, Field
 from gli_core.api import Core, TicketView
 from gli_core.errors import RateLimited
 
-_limiter = MovingWindowRateLimiter(MemoryStorage())
 TICKET_RATE = parse("200/second")
 
 
@@ -28,10 +27,18 @@ def get_core() -> Core:  # pragma: no cover - always overridden by the app
 
 
 def rate_limit(request: Request) -> None:
-    """Refuse with 429 ``rate_limited`` past the per-client ticket rate."""
+    """Refuse with 429 ``rate_limited`` past the per-client ticket rate (``app.state.ticket_rate``).
+
+    Each app has its own moving-window limiter in memory; behind a load balancer the limit is
+    per process, which the operations guide accounts for.
+    """
+    state = request.app.state
+    if getattr(state, "ticket_limiter", None) is None:
+        state.ticket_limiter = MovingWindowRateLimiter(MemoryStorage())
+    rate = getattr(state, "ticket_rate", TICKET_RATE)
     client = request.client.host if request.client else "unknown"
-    if not _limiter.hit(TICKET_RATE, "tickets", client):
-        raise RateLimited(f"more than {TICKET_RATE} ticket requests; slow down")
+    if not state.ticket_limiter.hit(rate, "tickets", client):
+        raise RateLimited(f"more than {rate} ticket requests from {client}; slow down")
 
 
 CoreDep = Annotated[Core, Depends(get_core)]
