@@ -1,0 +1,1 @@
+"""Tombola test suite (a package so that ``tests.support`` imports the same way everywhere)."""
