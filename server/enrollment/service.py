@@ -76,22 +76,16 @@ def enroll(app: Tombola, request: EnrollmentRequest) -> EnrollmentResponse:
         if row is None:
             raise EnrollmentCodeInvalid("this enrollment code is not known; ask an admin for a new one")
         if row.used_at_ms is not None:
-            raise EnrollmentCodeUsed("this enrollment code was already used; each code enrols one device")
-        if row.expires_at_ms <= now:
+            existing = conn.execute(select(DEVICE).where(DEVICE.c.id == row.device_id)).first()
+            if existing is None or existing.public_key != b64u_encode(public_key):
+                raise EnrollmentCodeUsed("this enrollment code was already used; each code enrols one device")
+            # The same device asking again (its first answer was lost on the way): same identity.
+            device_id = existing.id
+        if row.used_at_ms is None and row.expires_at_ms <= now:
             raise EnrollmentCodeExpired("this enrollment code has expired; ask an admin for a new one")
         venue_id = row.venue_id
-        conn.execute(update(CODE).where(CODE.c.code_hash == row.code_hash).values(used_at_ms=now, device_id=device_id))
-        conn.execute(
-            insert(DEVICE).values(
-                id=device_id,
-                venue_id=venue_id,
-                name=request.device_name,
-                public_key=b64u_encode(public_key),
-                key_id=key_id_for(public_key),
-                status="active",
-                enrolled_at_ms=now,
-            )
-        )
+        if row.used_at_ms is None:
+            _register(conn, row.code_hash, device_id, venue_id, request, public_key, now)
         record_anchor(conn, device_id, now)
     raffles = list_raffles(app, venue_id)
     grants = ensure_grants(app, device_id, raffles)
@@ -103,6 +97,23 @@ def enroll(app: Tombola, request: EnrollmentRequest) -> EnrollmentResponse:
         lease_s=app.settings.lease_s,
         grants=grants,
         raffles=[raffle_info(r) for r in raffles],
+    )
+
+
+def _register(
+    conn: Any, code_hash: str, device_id: str, venue_id: str, request: EnrollmentRequest, public_key: bytes, now: int
+) -> None:
+    conn.execute(update(CODE).where(CODE.c.code_hash == code_hash).values(used_at_ms=now, device_id=device_id))
+    conn.execute(
+        insert(DEVICE).values(
+            id=device_id,
+            venue_id=venue_id,
+            name=request.device_name,
+            public_key=b64u_encode(public_key),
+            key_id=key_id_for(public_key),
+            status="active",
+            enrolled_at_ms=now,
+        )
     )
 
 

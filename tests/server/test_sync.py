@@ -45,6 +45,18 @@ def test_enrollment_code_is_single_use(client: TestClient, seeded: Seed, device:
     assert resp.json()["error"] == "enrollment_code_used"
 
 
+def test_enrollment_is_idempotent_for_the_same_key(client: TestClient, seeded: Seed, device: RawDevice) -> None:
+    """The first answer was lost on the way: the same device asking again gets the same identity."""
+    from sync_protocol.messages import EnrollmentRequest
+    from sync_protocol.signing import b64u_encode
+
+    req = EnrollmentRequest(code=seeded.code, public_key=b64u_encode(device.signer.public_key)).signed_by(device.signer)
+    resp = client.post("/v1/devices/enroll", json=req.to_dict())
+    assert resp.status_code == 201
+    assert resp.json()["device_id"] == device.device_id
+    assert [g["grant_id"] for g in resp.json()["grants"]] == [g.grant_id for g in device.grants]
+
+
 def test_enrollment_code_expires(client: TestClient, tombola: Tombola, seeded: Seed, clock: FakeClock) -> None:
     clock.advance(25 * HOUR_MS)
     from sync_protocol.messages import EnrollmentRequest
