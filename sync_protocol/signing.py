@@ -61,9 +61,7 @@ class SoftwareSigner:
 
     def __init__(self, private_key: Ed25519PrivateKey) -> None:
         self._key = private_key
-        self._public = private_key.public_key().public_bytes(
-            serialization.Encoding.Raw, serialization.PublicFormat.Raw
-        )
+        self._public = private_key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
         self._key_id = key_id_for(self._public)
 
     @classmethod
@@ -119,7 +117,11 @@ class PublicKey:
     algorithm: str = ALGORITHM
 
     def to_dict(self) -> dict[str, str]:
-        return {"key_id": self.key_id, "algorithm": self.algorithm, "public_key": b64u_encode(self.public_key)}
+        return {
+            "key_id": self.key_id,
+            "algorithm": self.algorithm,
+            "public_key": b64u_encode(self.public_key),
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, str]) -> PublicKey:

@@ -30,13 +30,15 @@ class Message(BaseModel):
         """Parse a wire dict; raise :class:`Malformed` naming the first bad field."""
         if not isinstance(data, Mapping):
             raise Malformed(f"{cls.__name__} must be a JSON object")
+        # The version comes first: a message of another major version may have another shape,
+        # and its sender must learn "unsupported_version", not which field looked wrong.
+        version = data.get("protocol_version")
+        if isinstance(version, str):
+            check_version(version)
         try:
             obj = cls.model_validate(data)
         except ValidationError as exc:
             err = exc.errors()[0]
             where = ".".join(str(p) for p in err["loc"]) or cls.__name__
             raise Malformed(f"{cls.__name__}.{where}: {err['msg']}", field=where) from exc
-        version = getattr(obj, "protocol_version", None)
-        if isinstance(version, str):
-            check_version(version)
         return obj

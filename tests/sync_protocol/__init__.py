@@ -1,0 +1,1 @@
+"""Tests of the sync protocol package (wire format, signatures, hash chain, vectors)."""
