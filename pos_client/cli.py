@@ -1,0 +1,269 @@
+"""``tombola-pos``: the POS SDK from a terminal.
+
+One parser (the click group below), one handler per subcommand, and one ``except
+TombolaError`` at the top (:class:`_Cli`) that prints ``code: detail`` to stderr and exits 2.
+Every command that prints a result takes ``--json`` and then prints one JSON object with
+stable keys. The database is ``--db FILE``, else ``$TOMBOLA_POS_DB``, else ``./pos.db``.
+
+Examples::
+
+    tombola-pos --db pos.db enroll ABCD-EFGH-JKMN --server https://tombola.example
+    tombola-pos sell --raffle rf_1 --quantity 5 --payment cash --json
+    tombola-pos void 0193f0c2-... --reason "customer changed their mind"
+    tombola-pos sync
+    tombola-pos status --json
+    tombola-pos export pos-export.ndjson
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+import orjson
+
+from pos_client.client import PosClient
+from pos_client.selling import PAYMENT_METHODS
+from sync_protocol.errors import TombolaError
+
+EXIT_REFUSED = 2
+
+
+class _Cli(click.Group):
+    """The group that turns every :class:`TombolaError` into ``code: detail`` and exit code 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TombolaError as exc:
+            click.echo(exc.diagnostics(), err=True)
+            ctx.exit(EXIT_REFUSED)
+
+
+def _client(ctx: click.Context) -> PosClient:
+    """The one :class:`PosClient` of this invocation (``ctx.obj`` may inject ``http``, ``clock``, ``retry``)."""
+    root = ctx.find_root()
+    obj: dict[str, Any] = root.obj
+    client = obj.get("client")
+    if client is None:
+        client = PosClient(obj["db"], http=obj.get("http"), clock=obj.get("clock"), retry=obj.get("retry"))
+        root.call_on_close(client.close)
+        obj["client"] = client
+    return client
+
+
+def _print_json(data: Any) -> None:
+    click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode())
+
+
+def _when(ms: int | None) -> str:
+    if ms is None:
+        return "never"
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds")
+
+
+def _duration(seconds: int) -> str:
+    return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object with stable keys.")
+
+
+@click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--db",
+    envvar="TOMBOLA_POS_DB",
+    default="./pos.db",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="The device database (env TOMBOLA_POS_DB).",
+)
+@click.pass_context
+def cli(ctx: click.Context, db: str) -> None:
+    """Sell Tombola raffle tickets offline and sync them to the server."""
+    ctx.ensure_object(dict)
+    ctx.obj["db"] = db
+
+
+@cli.command()
+@click.argument("code")
+@click.option("--server", "server_url", required=True, help="The server's base URL.")
+@click.option("--name", "device_name", default="", help="A name for this device.")
+@json_option
+@click.pass_context
+def enroll(ctx: click.Context, code: str, server_url: str, device_name: str, as_json: bool) -> None:
+    """Enroll this device with a one-time CODE from an admin."""
+    result = _client(ctx).enroll(code, server_url, device_name)
+    if as_json:
+        _print_json(
+            {
+                "device_id": result.device_id,
+                "venue_id": result.venue_id,
+                "grants": result.grants,
+                "refused_grants": [{"grant_id": g.grant_id, "reason": g.reason} for g in result.refused_grants],
+                "raffles": result.raffles,
+                "lease_s": result.lease_s,
+                "server_time_ms": result.server_time_ms,
+            }
+        )
+        return
+    click.echo(f"enrolled as device {result.device_id} at venue {result.venue_id}")
+    click.echo(f"raffles: {', '.join(result.raffles) or 'none'}; grants: {len(result.grants)}")
+    for refused in result.refused_grants:
+        click.echo(f"refused grant {refused.grant_id}: {refused.reason}", err=True)
+
+
+@cli.command()
+@click.option("--raffle", "raffle_id", required=True, help="Raffle id.")
+@click.option("--quantity", type=int, required=True, help="Number of tickets.")
+@click.option("--payment", type=click.Choice(PAYMENT_METHODS), default="cash", show_default=True)
+@click.option("--reference", default=None, help="Card terminal reference.")
+@click.option("--amount-cents", type=int, default=None, help="Amount, if the quantity is not a price point.")
+@click.option("--seller", "seller_id", default="", help="Seller id.")
+@json_option
+@click.pass_context
+def sell(
+    ctx: click.Context,
+    raffle_id: str,
+    quantity: int,
+    payment: str,
+    reference: str | None,
+    amount_cents: int | None,
+    seller_id: str,
+    as_json: bool,
+) -> None:
+    """Sell tickets; prints the numbers and their verification codes."""
+    sale = _client(ctx).sell(
+        raffle_id, quantity, payment=payment, reference=reference, seller_id=seller_id, amount_cents=amount_cents
+    )
+    if as_json:
+        _print_json(
+            {
+                "id": sale.sale_id,
+                "seq": sale.seq,
+                "raffle_id": sale.raffle_id,
+                "numbers": sale.numbers,
+                "codes": sale.codes,
+                "amount_cents": sale.amount_cents,
+                "currency": sale.currency,
+                "payment": sale.payment,
+            }
+        )
+        return
+    click.echo(f"sale {sale.sale_id} (seq {sale.seq})")
+    click.echo(f"raffle {sale.raffle_id}: {len(sale.numbers)} ticket(s), {sale.amount_cents} cents {sale.currency}")
+    for number, code in zip(sale.numbers, sale.codes, strict=True):
+        click.echo(f"  #{number:<8} {code}")
+
+
+@cli.command()
+@click.argument("sale_id")
+@click.option("--reason", required=True, help="Why the sale is voided.")
+@click.option("--seller", "seller_id", default="", help="Seller id.")
+@json_option
+@click.pass_context
+def void(ctx: click.Context, sale_id: str, reason: str, seller_id: str, as_json: bool) -> None:
+    """Void an earlier sale of this device."""
+    result = _client(ctx).void(sale_id, reason, seller_id=seller_id)
+    if as_json:
+        _print_json({"id": result.void_id, "seq": result.seq, "voids": result.voids, "raffle_id": result.raffle_id})
+        return
+    click.echo(f"voided sale {result.voids} (void {result.void_id}, seq {result.seq})")
+
+
+@cli.command()
+@click.option("--max-batches", type=int, default=None, help="Stop after this many batches.")
+@json_option
+@click.pass_context
+def sync(ctx: click.Context, max_batches: int | None, as_json: bool) -> None:
+    """Upload pending records; fetch grants, raffle changes and time."""
+    result = _client(ctx).sync(max_batches=max_batches)
+    if as_json:
+        _print_json(
+            {
+                "batches": result.batches,
+                "sent": result.sent,
+                "acked_seq": result.acked_seq,
+                "pending": result.pending,
+                "new_grants": result.new_grants,
+                "refused_grants": [{"grant_id": g.grant_id, "reason": g.reason} for g in result.refused_grants],
+                "rejections": [
+                    {"seq": r.seq, "sale_id": r.sale_id, "code": r.code, "detail": r.detail} for r in result.rejections
+                ],
+                "revoked_grants": result.revoked_grants,
+                "device_status": result.device_status,
+                "server_time_ms": result.server_time_ms,
+            }
+        )
+        return
+    click.echo(
+        f"synced: {result.sent} record(s) acknowledged in {result.batches} batch(es), up to seq {result.acked_seq}; "
+        f"{result.pending} pending"
+    )
+    if result.new_grants:
+        click.echo(f"new grants: {', '.join(result.new_grants)}")
+    for refused in result.refused_grants:
+        click.echo(f"refused grant {refused.grant_id}: {refused.reason}", err=True)
+    for rejection in result.rejections:
+        click.echo(f"rejected seq {rejection.seq} (sale {rejection.sale_id}): {rejection.code}: {rejection.detail}")
+    if result.revoked_grants:
+        click.echo(f"revoked grants: {', '.join(result.revoked_grants)}")
+    if result.device_status != "active":
+        click.echo(f"device status: {result.device_status}")
+
+
+@cli.command()
+@json_option
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """Pending records, lease, numbers per raffle, rejected records and alerts."""
+    state = _client(ctx).status()
+    if as_json:
+        _print_json(state.to_dict())
+        return
+    if state.device_id is None:
+        click.echo("not enrolled")
+        return
+    click.echo(f"device {state.device_id} at venue {state.venue_id}: {state.device_status}")
+    click.echo(
+        f"records: {state.last_seq}, acknowledged up to {state.acked_seq}, {state.pending} pending; "
+        f"last sync {_when(state.last_sync_ms)}"
+    )
+    if state.lease_left_s is not None:
+        click.echo(f"lease left: {_duration(state.lease_left_s)}")
+    for raffle in state.raffles:
+        click.echo(
+            f"raffle {raffle.raffle_id} ({raffle.name}) {raffle.status}: {raffle.numbers_used} used of "
+            f"{raffle.numbers_granted}, {raffle.numbers_left} left; closes {_when(raffle.sales_close_at_ms)}"
+        )
+    for record in state.rejected:
+        click.echo(f"rejected: seq {record.seq} {record.kind} {record.sale_id}: {record.code}: {record.detail}")
+    for alert in state.alerts:
+        click.echo(f"alert: {alert}")
+
+
+@cli.command()
+@click.argument("path", type=click.Path(dir_okay=False))
+@json_option
+@click.pass_context
+def export(ctx: click.Context, path: str, as_json: bool) -> None:
+    """Write every record to PATH as signed NDJSON (for a server to ingest)."""
+    result = _client(ctx).export(path)
+    if as_json:
+        _print_json(
+            {
+                "path": str(result.path),
+                "records": result.record_count,
+                "first_seq": result.first_seq,
+                "last_seq": result.last_seq,
+                "head_hash": result.head_hash,
+            }
+        )
+        return
+    click.echo(f"wrote {result.record_count} record(s) to {result.path} (head {result.head_hash})")
+
+
+def main() -> None:
+    """Console entry point of ``tombola-pos``."""
+    cli(prog_name="tombola-pos")

@@ -1,0 +1,209 @@
+"""``PosClient``: the SDK's one entry point over one SQLite file.
+
+Example::
+
+    from pos_client import PosClient
+
+    with PosClient("pos.db") as pos:
+        pos.enroll("ABCD-1234", "https://tombola.example")
+        sale = pos.sell("raffle-1", 5, payment="cash")
+        print(sale.numbers, sale.codes)
+        pos.sync()
+
+Every method that changes something commits it durably before it returns. The object is
+thread-safe (one lock around the connection); several processes may open the same file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+from pos_client import enroll as _enroll
+from pos_client import export as _export
+from pos_client import ledger
+from pos_client import selling as _selling
+from pos_client import status as _status
+from pos_client import voids as _voids
+from pos_client.clock import Clock, SystemClock
+from pos_client.enroll import Enrollment
+from pos_client.errors import NotEnrolled
+from pos_client.export import ExportResult
+from pos_client.selling import DEFAULT_CLOCK_TOLERANCE_MS, Sale
+from pos_client.status import Status
+from pos_client.store import Store
+from pos_client.sync_engine import DEFAULT_BATCH_SIZE, SyncEngine, SyncResult
+from pos_client.transport import RetryPolicy, Transport
+from pos_client.voids import Void
+from sync_protocol.messages import MAX_BATCH_RECORDS, SaleRecord, VoidRecord, parse_record
+from sync_protocol.signing import SoftwareSigner, b64u_decode
+
+DEFAULT_TIMEOUT_S = 10.0
+
+
+class PosClient:
+    """A POS device's SDK over the SQLite file ``db_path``.
+
+    Args:
+        db_path: the device database (created on first use).
+        clock: time source; :class:`~pos_client.clock.SystemClock` by default.
+        http: an ``httpx.Client`` to talk to the server with (tests pass a Starlette
+            ``TestClient``); by default one is built on first use.
+        server_url: overrides the server URL stored at enrollment.
+        retry: retry policy for requests to the server.
+        batch_size: records per sync batch (at most 1000, the protocol's cap).
+        timeout_s: per-request timeout of the default HTTP client.
+        clock_tolerance_ms: how far the wall clock may go back before sales are refused.
+    """
+
+    def __init__(
+        self,
+        db_path: str | Path,
+        *,
+        clock: Clock | None = None,
+        http: httpx.Client | None = None,
+        server_url: str | None = None,
+        retry: RetryPolicy | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        clock_tolerance_ms: int = DEFAULT_CLOCK_TOLERANCE_MS,
+    ) -> None:
+        self.store = Store(db_path)
+        self.clock: Clock = clock or SystemClock()
+        self.retry = retry or RetryPolicy()
+        self.batch_size = min(max(1, batch_size), MAX_BATCH_RECORDS)
+        self.timeout_s = timeout_s
+        self.clock_tolerance_ms = clock_tolerance_ms
+        self._http = http
+        self._own_http = False
+        self._server_url = server_url
+        self._signer: SoftwareSigner | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def close(self) -> None:
+        """Close the database (and the HTTP client if this object built it)."""
+        if self._own_http and self._http is not None:
+            self._http.close()
+        self.store.close()
+
+    def __enter__(self) -> PosClient:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ identity
+
+    @property
+    def device_id(self) -> str | None:
+        """The device id, ``None`` before enrollment."""
+        state = self.store.device()
+        return state.device_id if state else None
+
+    @property
+    def public_key(self) -> bytes:
+        """The device's raw Ed25519 public key (the private key never leaves the database)."""
+        state = self.store.device()
+        if state is None:
+            raise NotEnrolled("this device has no key yet: enroll it first")
+        return b64u_decode(state.public_key)
+
+    def _signing_key(self) -> SoftwareSigner:
+        if self._signer is None:
+            device = self.store.enrolled_device()
+            self._signer = SoftwareSigner.from_pem(device.key_pem.encode("ascii"))
+        return self._signer
+
+    def _transport(self, server_url: str | None = None) -> Transport:
+        url = server_url or self._server_url or self.store.enrolled_device().server_url
+        if self._http is None:
+            self._http = httpx.Client(timeout=self.timeout_s)
+            self._own_http = True
+        return Transport(self._http, url, self.retry)
+
+    # ------------------------------------------------------------------ operations
+
+    def enroll(self, code: str, server_url: str, device_name: str = "") -> Enrollment:
+        """Enroll with a one-time ``code`` at ``server_url`` (see :mod:`pos_client.enroll`)."""
+        result = _enroll.enroll(
+            self.store,
+            self.clock,
+            self._transport(server_url),
+            code=code,
+            server_url=server_url,
+            device_name=device_name,
+        )
+        self._signer = None
+        return result
+
+    def sell(
+        self,
+        raffle_id: str,
+        quantity: int,
+        payment: str = "cash",
+        reference: str | None = None,
+        seller_id: str = "",
+        amount_cents: int | None = None,
+    ) -> Sale:
+        """Sell ``quantity`` numbers of ``raffle_id``, durably (see :mod:`pos_client.selling`).
+
+        ``amount_cents`` defaults to the raffle's price point for ``quantity``; a quantity that
+        is not a price point needs an explicit amount.
+        """
+        return _selling.sell(
+            self.store,
+            self.clock,
+            raffle_id=raffle_id,
+            quantity=quantity,
+            payment=payment,
+            reference=reference,
+            seller_id=seller_id,
+            amount_cents=amount_cents,
+            clock_tolerance_ms=self.clock_tolerance_ms,
+        )
+
+    def void(self, sale_id: str, reason: str, seller_id: str = "") -> Void:
+        """Void an earlier sale of this device, durably (see :mod:`pos_client.voids`)."""
+        return _voids.void(
+            self.store,
+            self.clock,
+            sale_id=sale_id,
+            reason=reason,
+            seller_id=seller_id,
+            clock_tolerance_ms=self.clock_tolerance_ms,
+        )
+
+    def sync(self, max_batches: int | None = None) -> SyncResult:
+        """Upload pending records and refresh grants, raffles and time (see :mod:`pos_client.sync_engine`)."""
+        engine = SyncEngine(self.store, self.clock, self._transport(), self._signing_key(), batch_size=self.batch_size)
+        return engine.sync(max_batches=max_batches)
+
+    def status(self) -> Status:
+        """Pending records, lease, numbers per raffle, rejected records and alerts."""
+        return _status.status(self.store, self.clock)
+
+    def export(self, path: str | Path) -> ExportResult:
+        """Write the signed NDJSON export of every record to ``path``."""
+        return _export.export(self.store, self.clock, self._signing_key(), path)
+
+    def records(self) -> Iterator[SaleRecord | VoidRecord]:
+        """Every record of the chain, in ``seq`` order.
+
+        Read in chunks, each in its own short read, so the caller may sell or sync while
+        iterating (records are append-only and never change).
+        """
+        last = 0
+        while True:
+            with self.store.read() as conn:
+                bodies = ledger.bodies_after(conn, last, 500)
+            if not bodies:
+                return
+            for body in bodies:
+                yield parse_record(body)
+            last = int(bodies[-1]["seq"])
