@@ -30,6 +30,8 @@ venv:
 init: venv
 	$(BIN)/tombola init
 
+run: export TOMBOLA_HOST := $(HOST)
+run: export TOMBOLA_PORT := $(PORT)
 run: venv
 	$(BIN)/tombola init
 	$(BIN)/tombola demo
