@@ -51,10 +51,7 @@ class SyncBatch(Message):
         return value
 
     def header(self) -> dict[str, Any]:
-        body = self.to_dict()
-        body.pop("records", None)
-        body.pop("signature", None)
-        return body
+        return self.model_dump(mode="json", exclude_none=True, exclude={"records", "signature"})
 
     def signing_bytes(self) -> bytes:
         return domain_bytes("batch", self.header())
