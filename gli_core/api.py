@@ -1,18 +1,25 @@
 """The core's public interface: the only part of :mod:`gli_core` the server calls.
 
-``Core.open(db_url, key_dir)`` runs the core in-process (embedded mode); the same object backs
-the core's HTTP router (:mod:`gli_core.router`) when the core runs as its own service.
+``Core.open(db_url, key_dir, hsm=...)`` runs the core in-process (embedded mode); the same object
+backs the core's HTTP router (:mod:`gli_core.router`) when the core runs as its own service. Its
+keys live in the PKCS#11 token (:mod:`gli_core.hsm`); ``init_hsm`` is the set-up ``tombola init``
+runs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, insert
 
+from gli_core.bulk import bulk_insert
 from gli_core.db import make_engine, migrate
-from gli_core.keys import load_or_create_grant_signer
+from gli_core.draw.service import DEFAULT_PRIZE_TABLE, DrawService, TicketSetFrozen, VrfSigner
+from gli_core.hsm import Hsm, HsmConfig, HsmUnavailable, init_hsm, open_hsm
+from gli_core.models import RngCall as RngCallRow
 from gli_core.registry import (
     GrantView,
     RaffleSpec,
@@ -21,11 +28,26 @@ from gli_core.registry import (
     TicketSale,
     TicketView,
 )
+from gli_core.rng.service import RngCall, RngService
 from sync_protocol.codes import normalise_code
 from sync_protocol.messages import RangeGrant
 from sync_protocol.signing import PublicKey, Signer
 
-__all__ = ["Core", "GrantView", "RaffleSpec", "RecordResult", "TicketSale", "TicketView", "make_engine"]
+RNG_CALL = RngCallRow.__table__  # type: ignore[attr-defined]
+
+__all__ = [
+    "Core",
+    "GrantView",
+    "HsmConfig",
+    "HsmUnavailable",
+    "RaffleSpec",
+    "RecordResult",
+    "TicketSale",
+    "TicketView",
+    "bulk_insert",
+    "init_hsm",
+    "make_engine",
+]
 
 
 class Core:
@@ -34,26 +56,93 @@ class Core:
     def __init__(self, engine: Engine, signer: Signer) -> None:
         self.engine = engine
         self.registry = Registry(engine, signer)
+        #: the token, when the core was opened with one (unit tests pass a software signer)
+        self.hsm: Hsm | None = None
+        self.rng: RngService | None = None
+        self.draws: DrawService | None = None
+
+    def _attach(self, token: Hsm) -> None:
+        """Wire the token: the RNG service (health-tested, every call recorded) and the draw engine."""
+        self.hsm = token
+        rng = RngService(token.generate_random, self._record_rng)
+        self.rng = rng
+
+        def vrf_key() -> VrfSigner:
+            key = token.vrf_key()
+            return VrfSigner(key.n, key.e, key.raw_rsa)
+
+        def random_bytes(n: int, purpose: str, raffle_id: str) -> bytes:
+            return rng.random_bytes(n, purpose=purpose, raffle_id=raffle_id)
+
+        self.draws = DrawService(self.engine, self.registry, vrf_key, random_bytes)
+
+    def _record_rng(self, call: RngCall) -> None:
+        detail = {
+            k: v for k, v in call.to_dict().items() if k in ("operation", "lo", "hi", "n_bytes", "outcome", "detail")
+        }
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(RNG_CALL).values(
+                    id=call.request_id,
+                    purpose=call.purpose,
+                    raffle_id=call.raffle_id,
+                    request=json.dumps(detail)[:200],
+                    output_sha256=call.output_sha256 or "",
+                    at_ms=call.at_ms,
+                )
+            )
+
+    def _draws(self) -> DrawService:
+        if self.draws is None:
+            raise HsmUnavailable("the draw engine needs the HSM; this core was opened without one", reason="token")
+        return self.draws
 
     @classmethod
-    def open(cls, db_url: str, key_dir: Path, *, run_migrations: bool = True) -> Core:
-        """Open (and migrate) the core database at ``db_url`` with keys under ``key_dir``."""
+    def open(cls, db_url: str, key_dir: Path, *, run_migrations: bool = True, hsm: HsmConfig | None = None) -> Core:
+        """Open (and migrate) the core database at ``db_url``; sign grants with the HSM's key.
+
+        ``hsm`` defaults to the ``TOMBOLA_HSM_*`` environment, with the embedded SoftHSM2 token
+        under ``key_dir.parent / "hsm"`` (the installation's home). The current grant and VRF keys
+        are generated in the token if it has none; the public part of every grant-key generation
+        is recorded so that grants signed before a rotation still verify.
+
+        Raises:
+            HsmUnavailable: the token cannot be used (the core does not open without it).
+        """
         if run_migrations:
             migrate(db_url)
-        core = cls(make_engine(db_url), load_or_create_grant_signer(key_dir))
-        core.registry.record_signer()
+        token = open_hsm(hsm or HsmConfig.from_env(home=key_dir.parent))
+        try:
+            signer = token.grant_signer()
+            token.vrf_key()
+            core = cls(make_engine(db_url), signer)
+            core._attach(token)
+            for old in token.grant_signers():
+                Registry(core.engine, old).record_signer()
+        except BaseException:
+            token.close()
+            raise
         return core
 
     def close(self) -> None:
         self.engine.dispose()
+        if self.hsm is not None:
+            self.hsm.close()
 
     # keys
     def public_keys(self) -> list[PublicKey]:
         return self.registry.public_keys()
 
     # raffles
-    def register_raffle(self, spec: RaffleSpec) -> None:
+    def register_raffle(self, spec: RaffleSpec, prize_table: Sequence[Mapping[str, Any]] | None = None) -> None:
+        """Register the raffle and its draw (nonce drawn, commitment public; default: one 50/50 prize)."""
+        if self.draws is not None:
+            from gli_core.draw.selection import parse_prize_table
+
+            parse_prize_table(prize_table or DEFAULT_PRIZE_TABLE)  # refuse a bad table before anything is written
         self.registry.register_raffle(spec)
+        if self.draws is not None:
+            self.draws.create(spec.raffle_id, opens_at_ms=spec.sales_open_at_ms, prize_table=prize_table)
 
     def update_raffle(
         self, raffle_id: str, *, sales_close_at_ms: int | None = None, status: str | None = None
@@ -86,6 +175,9 @@ class Core:
     def void_grants(self, grant_ids: Sequence[str], reason: str) -> None:
         self.registry.set_grants_status(grant_ids, "voided", reason)
 
+    def device_synced(self, device_id: str, at_ms: int) -> None:
+        self.registry.device_synced(device_id, at_ms)
+
     def device_usage(self, device_id: str, raffle_id: str) -> tuple[int, int]:
         return self.registry.device_usage(device_id, raffle_id)
 
@@ -94,10 +186,45 @@ class Core:
         return self.registry.numbers_taken(raffle_id, numbers)
 
     def record(self, sales: Sequence[TicketSale], voided_sale_ids: Sequence[str] = ()) -> RecordResult:
+        """Record sales and voids; refused once the raffle's ticket set is frozen for its draw."""
+        if self.draws is not None and sales:
+            frozen = self.draws.frozen_raffles(sorted({s.raffle_id for s in sales}))
+            if frozen:
+                raise TicketSetFrozen(f"the ticket set of {', '.join(sorted(frozen))} is frozen for the draw")
         return self.registry.record(sales, voided_sale_ids)
 
-    def generate_tickets(self, raffle_id: str, quantity: int, *, sale_id: str | None = None) -> list[TicketView]:
-        return self.registry.generate_online(raffle_id, quantity, sale_id=sale_id)
+    # draws (spec 1.2): POST /draw/initiate, /draw/execute; GET /draw/{id}/status, /results; cancel
+    def draw_status(self, raffle_id: str) -> dict[str, Any]:
+        return self._draws().status(raffle_id)
+
+    def draw_initiate(self, raffle_id: str) -> dict[str, Any]:
+        return self._draws().initiate(raffle_id)
+
+    def draw_execute(self, raffle_id: str) -> dict[str, Any]:
+        return self._draws().execute(raffle_id)
+
+    def draw_results(self, raffle_id: str) -> dict[str, Any]:
+        return self._draws().results(raffle_id)
+
+    def draw_publish(self, raffle_id: str) -> dict[str, Any]:
+        return self._draws().publish(raffle_id)
+
+    def draw_cancel(self, raffle_id: str, reason: str) -> dict[str, Any]:
+        return self._draws().cancel(raffle_id, reason)
+
+    def draw_redraw(self, raffle_id: str, tier: str, ticket_number: int, reason: str) -> dict[str, Any]:
+        return self._draws().redraw(raffle_id, tier, ticket_number, reason)
+
+    def draw_proof(self, raffle_id: str) -> dict[str, Any]:
+        return self._draws().proof(raffle_id)
+
+    def void_remainder(self, device_id: str, raffle_id: str, reason: str) -> int:
+        return self._draws().void_remainder(device_id, raffle_id, reason)
+
+    def generate_tickets(
+        self, raffle_id: str, quantity: int, *, sale_id: str | None = None, amount_cents: int = 0
+    ) -> list[TicketView]:
+        return self.registry.generate_online(raffle_id, quantity, sale_id=sale_id, amount_cents=amount_cents)
 
     def ticket(self, ticket_id: str) -> TicketView:
         return self.registry.ticket(ticket_id)

@@ -1,8 +1,8 @@
-"""The core's signing keys.
+"""A software grant-signing key, for unit tests only.
 
-The grant-signing key is an Ed25519 key. Until the HSM issue lands it lives in a PKCS#8 file
-under the core's key directory (mode 0600); its public part is recorded in
-``core_signing_key`` so grants signed by a retired key still verify.
+The core signs grants with an Ed25519 key generated inside the HSM (:mod:`gli_core.hsm`,
+``Core.open``). This file-backed key remains for unit tests that build ``Core(engine, signer)``
+directly with no token; nothing in the running core uses it.
 """
 
 from __future__ import annotations

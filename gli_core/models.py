@@ -83,6 +83,7 @@ class Ticket(CoreBase, table=True):
     seq: int
     record_hash: str = Field(max_length=64)
     verification_code: str = Field(max_length=9)
+    amount_cents: int = Field(default=0, description="this ticket's share of its sale's amount")
     status: str = Field(default="sold", max_length=16)
     recorded_at_ms: int = Field(sa_column=_ms())
 
@@ -98,3 +99,44 @@ class SigningKey(CoreBase, table=True):
     public_key: str
     created_at_ms: int = Field(sa_column=_ms())
     retired_at_ms: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+
+
+class DeviceSync(CoreBase, table=True):
+    """When each device last synced: the reconciliation gate of a draw reads it."""
+
+    __tablename__ = "core_device_sync"
+
+    device_id: str = Field(primary_key=True, max_length=64)
+    last_sync_ms: int = Field(sa_column=_ms())
+
+
+class Draw(CoreBase, table=True):
+    """The draw of one raffle: its state, its committed inputs and, once drawn, its proof."""
+
+    __tablename__ = "core_draw"
+
+    raffle_id: str = Field(primary_key=True, max_length=64)
+    state: str = Field(max_length=16)
+    reason: str = Field(default="", max_length=500)
+    prize_table: str = Field(default="[]")
+    vrf_key_id: str = Field(default="", max_length=64)
+    nonce: str = Field(default="", max_length=64)
+    nonce_commitment: str = Field(default="", max_length=64)
+    ticket_root: str = Field(default="", max_length=64)
+    ticket_count: int = 0
+    gross_cents: int = 0
+    proof: str = Field(default="")
+    updated_at_ms: int = Field(sa_column=_ms())
+
+
+class RngCall(CoreBase, table=True):
+    """Every call to the RNG: what was asked, for what, and the hash of what came out."""
+
+    __tablename__ = "core_rng_call"
+
+    id: str = Field(primary_key=True, max_length=40)
+    purpose: str = Field(max_length=32)
+    raffle_id: str | None = Field(default=None, max_length=64)
+    request: str = Field(default="", max_length=200)
+    output_sha256: str = Field(default="", max_length=64)
+    at_ms: int = Field(sa_column=_ms())

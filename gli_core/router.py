@@ -8,7 +8,7 @@ renders :class:`~sync_protocol.errors.TombolaError` as ``{"error", "detail"}``.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from limits import parse
@@ -101,3 +101,47 @@ def by_raffle(
 def set_status(ticket_id: str, body: StatusChange, core: CoreDep) -> dict[str, object]:
     """Void or refund a ticket."""
     return {"ticket": core.set_ticket_status(ticket_id, body.status).to_dict()}
+
+
+draw_router = APIRouter(prefix="/draw", tags=["core draws"])
+
+
+class DrawRequest(BaseModel):
+    raffle_id: str
+
+
+class CancelRequest(BaseModel):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+@draw_router.post("/initiate")
+def draw_initiate(body: DrawRequest, core: CoreDep) -> dict[str, Any]:
+    """Check the reconciliation gate and freeze the ticket set (RECONCILED)."""
+    return core.draw_initiate(body.raffle_id)
+
+
+@draw_router.post("/execute")
+def draw_execute(body: DrawRequest, core: CoreDep) -> dict[str, Any]:
+    """Derive the randomness in the HSM and select the winners (DRAWN); idempotent."""
+    return core.draw_execute(body.raffle_id)
+
+
+@draw_router.get("/{raffle_id}/status")
+def draw_status(raffle_id: str, core: CoreDep) -> dict[str, Any]:
+    return core.draw_status(raffle_id)
+
+
+@draw_router.get("/{raffle_id}/results")
+def draw_results(raffle_id: str, core: CoreDep) -> dict[str, Any]:
+    return core.draw_results(raffle_id)
+
+
+@draw_router.get("/{raffle_id}/proof")
+def draw_proof(raffle_id: str, core: CoreDep) -> dict[str, Any]:
+    """The draw proof: everything ``tombola verify-draw`` needs, in one document."""
+    return core.draw_proof(raffle_id)
+
+
+@draw_router.post("/{raffle_id}/cancel")
+def draw_cancel(raffle_id: str, body: CancelRequest, core: CoreDep) -> dict[str, Any]:
+    return core.draw_cancel(raffle_id, body.reason)

@@ -10,10 +10,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from gli_core.router import get_core
+from gli_core.router import draw_router, get_core
 from gli_core.router import router as core_ticket_router
 from server.config import Settings
 from server.context import Tombola
+from server.deps import AdminDep
 from server.endpoints import admin_router, device_router, interface_router
 from sync_protocol.errors import PayloadTooLarge, TombolaError
 
@@ -98,5 +99,6 @@ def create_app(settings: Settings | None = None, tombola: Tombola | None = None)
     app.include_router(admin_router)
     app.include_router(interface_router)
     app.include_router(core_ticket_router, prefix="/core")
+    app.include_router(draw_router, prefix="/core", dependencies=[AdminDep])
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app

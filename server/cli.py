@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from sqlalchemy import update
 
+from gli_core.api import init_hsm
 from server.config import Settings
 from server.context import Tombola
 from server.enrollment import service as enrollment
@@ -78,9 +80,19 @@ def cli() -> None:
 @cli.command()
 @json_option
 def init(as_json: bool) -> None:
-    """Create var/, migrate both databases, create the keys and the admin token (idempotent)."""
+    """Create var/, the HSM token (embedded SoftHSM2: var/hsm/, PIN in var/hsm/pin) and its keys,
+    migrate both databases and create the admin token (idempotent)."""
     settings = Settings()
     settings.home.mkdir(parents=True, exist_ok=True)
+    hsm_config = settings.hsm_config()
+    token = init_hsm(hsm_config)
+    try:
+        hsm = token.token_info() | {"keys": [k.to_dict() for k in token.public_keys()]}
+    finally:
+        token.close()
+    pin_file = hsm_config.pin_file or hsm_config.embedded_pin_file
+    if not hsm_config.pin and pin_file is not None and pin_file.exists():
+        hsm["pin_file"] = str(pin_file.resolve())
     app = Tombola.open(settings)
     try:
         org_id = raffles.ensure_organisation(app)
@@ -97,8 +109,13 @@ def init(as_json: bool) -> None:
         "organisation_id": org_id,
         "server_keys": keys,
         "admin_token_file": str(token_file.resolve()),
+        "hsm": hsm,
     }
-    _emit(result, as_json, f"Tombola is ready in {result['home']} (grant key {keys[0]['key_id']}).")
+    _emit(
+        result,
+        as_json,
+        f"Tombola is ready in {result['home']} (token {hsm['token_label']!r}, grant key {keys[-1]['key_id']}).",
+    )
 
 
 @cli.command()
@@ -190,6 +207,18 @@ def _bundle(text: str) -> tuple[int, int]:
         raise InvalidRequest(f"--bundle {text!r} is not QTY:CENTS, e.g. 5:1000") from exc
 
 
+def _prize(text: str) -> dict[str, Any]:
+    try:
+        tier, count, kind, value = text.rsplit(":", 3)
+        if kind == "fixed":
+            return {"tier": tier, "count": int(count), "kind": "fixed", "amount_cents": int(value)}
+        if kind == "percent":
+            return {"tier": tier, "count": int(count), "kind": "percent_of_sales", "percent": int(value)}
+    except ValueError:
+        pass
+    raise InvalidRequest(f"--prize {text!r} is not TIER:COUNT:fixed:CENTS or TIER:COUNT:percent:P")
+
+
 @cli.group()
 def raffle() -> None:
     """Raffles."""
@@ -205,6 +234,13 @@ def raffle() -> None:
 @click.option("--bundle", "bundles", multiple=True, help="QTY:CENTS price point, repeatable.")
 @click.option("--currency", default="USD")
 @click.option("--grant-size", default=None, type=int, help="Numbers per device grant (default 1000).")
+@click.option(
+    "--prize",
+    "prizes",
+    multiple=True,
+    help="TIER:COUNT:fixed:CENTS or TIER:COUNT:percent:P, repeatable, in draw order "
+    "(default: one 50/50 prize of 50% of sales).",
+)
 @json_option
 @with_app
 def raffle_create(
@@ -218,6 +254,7 @@ def raffle_create(
     bundles: tuple[str, ...],
     currency: str,
     grant_size: int | None,
+    prizes: tuple[str, ...],
     as_json: bool,
 ) -> None:
     """Create a raffle; sales open at once unless --opens-at is later."""
@@ -233,6 +270,7 @@ def raffle_create(
             bundles=tuple(_bundle(b) for b in bundles),
             currency=currency,
             grant_size=grant_size,
+            prize_table=tuple(_prize(p) for p in prizes),
         ),
     )
     _emit(r, as_json, f"raffle {r['id']} {r['name']!r} {r['status']}, closes {_iso(r['sales_close_at_ms'])}")
@@ -379,6 +417,117 @@ def tickets(app: Tombola, raffle_id: str, as_json: bool) -> None:
                 for t in rows
             )
             or "no tickets"
+        ),
+    )
+
+
+@cli.group()
+def draw() -> None:
+    """The draw: initiate (gate + freeze), execute (HSM VRF), results, proof, publish, cancel."""
+
+
+def _draw_command(name: str, doc: str, call: Callable[[Tombola, str], dict[str, Any]]) -> None:
+    @draw.command(name, help=doc)
+    @click.argument("raffle_id")
+    @json_option
+    @with_app
+    def handler(app: Tombola, raffle_id: str, as_json: bool) -> None:
+        out = call(app, raffle_id)
+        _emit(out, as_json, lambda: json.dumps(out, indent=2))
+
+
+_draw_command(
+    "initiate", "Check the reconciliation gate and freeze the ticket set.", lambda a, r: a.core.draw_initiate(r)
+)
+_draw_command("execute", "Draw the winners with the HSM's VRF (idempotent).", lambda a, r: a.core.draw_execute(r))
+_draw_command("status", "The draw's state, commitments and blocking devices.", lambda a, r: a.core.draw_status(r))
+_draw_command("results", "The winners.", lambda a, r: a.core.draw_results(r))
+_draw_command("publish", "Make the results public.", lambda a, r: a.core.draw_publish(r))
+
+
+@draw.command("cancel")
+@click.argument("raffle_id")
+@click.option("--reason", required=True)
+@json_option
+@with_app
+def draw_cancel(app: Tombola, raffle_id: str, reason: str, as_json: bool) -> None:
+    """Cancel the raffle before its draw (tickets stay on record for refunds)."""
+    out = app.core.draw_cancel(raffle_id, reason)
+    with app.engine.begin() as conn:
+        conn.execute(update(raffles.RAFFLE).where(raffles.RAFFLE.c.id == raffle_id).values(status="cancelled"))
+    _emit(out, as_json, f"raffle {raffle_id} cancelled: {reason}")
+
+
+@draw.command("proof")
+@click.argument("raffle_id")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@with_app
+def draw_proof(app: Tombola, raffle_id: str, output: Path) -> None:
+    """Write the draw proof (one JSON file anyone can check with `tombola verify-draw`)."""
+    output.write_text(json.dumps(app.core.draw_proof(raffle_id), indent=2, sort_keys=True) + "\n")
+    click.echo(f"proof written to {output}")
+
+
+@draw.command("redraw")
+@click.argument("raffle_id")
+@click.option("--tier", required=True)
+@click.option("--ticket", "ticket_number", required=True, type=int, help="Number of the ticket whose prize is redrawn.")
+@click.option("--reason", required=True, help="declined, unclaimed by the deadline, ...")
+@json_option
+@with_app
+def draw_redraw(app: Tombola, raffle_id: str, tier: str, ticket_number: int, reason: str, as_json: bool) -> None:
+    """Redraw a declined or unclaimed prize from the same stream."""
+    out = app.core.draw_redraw(raffle_id, tier, ticket_number, reason)
+    _emit(out, as_json, lambda: json.dumps(out, indent=2))
+
+
+@draw.command("void-remainder")
+@click.argument("device_id")
+@click.option("--raffle", "raffle_id", required=True)
+@click.option("--reason", required=True)
+@json_option
+@with_app
+def draw_void_remainder(app: Tombola, device_id: str, raffle_id: str, reason: str, as_json: bool) -> None:
+    """Void a lost device's unsynced remainder so the draw can go ahead."""
+    n = app.core.void_remainder(device_id, raffle_id, reason)
+    _emit(
+        {"device_id": device_id, "raffle_id": raffle_id, "grants_voided": n},
+        as_json,
+        f"{n} grant(s) of {device_id} voided for {raffle_id}: {reason}",
+    )
+
+
+@cli.command("verify-draw")
+@click.argument("proof_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--tickets", "tickets_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
+@json_option
+def verify_draw(proof_file: Path, tickets_file: Path | None, as_json: bool) -> None:
+    """Check a draw proof with no access to the server or its databases."""
+    from gli_core.draw.verify import verify_proof
+
+    try:
+        document = json.loads(proof_file.read_text())
+    except json.JSONDecodeError as exc:
+        raise InvalidRequest(f"{proof_file} is not JSON: {exc}") from exc
+    result = verify_proof(document, tickets_file)
+    out = {
+        "valid": True,
+        "raffle_id": result.raffle_id,
+        "ticket_count": result.ticket_count,
+        "ticket_root": result.ticket_root,
+        "nonce_commitment": result.nonce_commitment,
+        "key_fingerprint": result.key_fingerprint,
+        "winners": [
+            {"tier": w.tier, "position": w.position, "ticket_number": w.ticket.number, "amount_cents": w.amount_cents}
+            for w in result.winners
+        ],
+    }
+    _emit(
+        out,
+        as_json,
+        lambda: (
+            f"VALID draw of {result.raffle_id}: {result.ticket_count} tickets, root "
+            f"{result.ticket_root[:16]}..., winners " + ", ".join(str(w.ticket.number) for w in result.winners)
         ),
     )
 

@@ -1,8 +1,10 @@
 """One settings object, from the environment (prefix ``TOMBOLA_``), with embedded defaults.
 
 Everything of the embedded mode lives under ``TOMBOLA_HOME`` (default ``./var``): the two
-SQLite databases, the keys, reports. Production sets ``TOMBOLA_CORE_DB_URL`` and
-``TOMBOLA_BUSINESS_DB_URL`` to PostgreSQL URLs (``postgresql+psycopg://...``).
+SQLite databases, the SoftHSM2 token (``hsm/``), reports. Production sets ``TOMBOLA_CORE_DB_URL``
+and ``TOMBOLA_BUSINESS_DB_URL`` to PostgreSQL URLs (``postgresql+psycopg://...``) and
+``TOMBOLA_HSM_MODULE``, ``TOMBOLA_HSM_TOKEN_LABEL`` and ``TOMBOLA_HSM_PIN_FILE`` to its PKCS#11
+module (see ``docs/hsm-and-rng.md``).
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from gli_core.api import HsmConfig
 
 
 class Settings(BaseSettings):
@@ -35,11 +39,30 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     admin_token: str = ""
 
+    # The core's PKCS#11 token (TOMBOLA_HSM_*); the PIN comes from the environment or a secret
+    # file, and in embedded mode from hsm_dir/pin, which `tombola init` generates.
+    hsm_module: str = "/usr/lib/softhsm/libsofthsm2.so"
+    hsm_token_label: str = "tombola"  # noqa: S105 - a label, not a secret
+    hsm_pin: str = Field(default="", repr=False)
+    hsm_pin_file: Path | None = None
+    hsm_dir: Path | None = None  # the embedded SoftHSM2 token; default home/"hsm"
+
     def resolved_core_url(self) -> str:
         return self.core_db_url or f"sqlite:///{(self.home / 'core.db').resolve()}"
 
     def resolved_business_url(self) -> str:
         return self.business_db_url or f"sqlite:///{(self.home / 'business.db').resolve()}"
+
+    def hsm_config(self) -> HsmConfig:
+        """The core's token settings (``hsm_dir`` defaults to ``home/hsm`` for SoftHSM2)."""
+        return HsmConfig.for_installation(
+            home=self.home,
+            module=self.hsm_module,
+            token_label=self.hsm_token_label,
+            pin=self.hsm_pin or None,
+            pin_file=self.hsm_pin_file,
+            hsm_dir=self.hsm_dir,
+        )
 
     @property
     def key_dir(self) -> Path:

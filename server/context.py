@@ -43,7 +43,9 @@ class Tombola:
         business_url = settings.resolved_business_url()
         if migrate_dbs:
             migrate(business_url)
-        core = Core.open(settings.resolved_core_url(), settings.key_dir, run_migrations=migrate_dbs)
+        core = Core.open(
+            settings.resolved_core_url(), settings.key_dir, run_migrations=migrate_dbs, hsm=settings.hsm_config()
+        )
         return cls(settings=settings, core=core, engine=make_engine(business_url))
 
     def now_ms(self) -> int:

@@ -156,4 +156,6 @@ def generate_tickets(
     raffle = raffles.get_raffle(app, raffle_id)
     if raffle["status"] != "open":
         raise InvalidRequest(f"raffle {raffle_id} is {raffle['status']}, not selling")
-    return {"tickets": [t.id for t in app.core.generate_tickets(raffle_id, quantity)]}
+    prices = {p["quantity"]: p["amount_cents"] for p in raffle["price_points"]}
+    amount = prices.get(quantity, quantity * prices[1])
+    return {"tickets": [t.id for t in app.core.generate_tickets(raffle_id, quantity, amount_cents=amount)]}

@@ -19,16 +19,24 @@ Fixtures available everywhere:
     a ``TestClient`` of the HTTP app, and a venue + open raffle + enrollment code
     (``tests/support/app.py``).
 
+``hsm_token`` (session, autouse), ``hsm``
+    One SoftHSM2 token for the run, exported through ``TOMBOLA_HSM_*`` and ``SOFTHSM2_CONF`` so
+    every ``Tombola.open`` and ``tombola`` subprocess finds it; ``hsm`` is an open ``Hsm`` on it
+    with a key prefix of its own (``tests/support/hsm.py``).
+
 Markers (declared in pyproject.toml): ``postgres``, ``slow``, ``hsm``, ``kivy``.
 """
 
 from tests.support.app import client, clock, seeded, tombola
+from tests.support.hsm import hsm, hsm_token
 from tests.support.postgres import db_backend, pg_admin_dsn
 
 __all__ = [
     "client",
     "clock",
     "db_backend",
+    "hsm",
+    "hsm_token",
     "pg_admin_dsn",
     "seeded",
     "tombola",

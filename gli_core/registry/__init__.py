@@ -20,6 +20,7 @@ import uuid6
 from sqlalchemy import Engine, and_, func, insert, select, update
 from sqlalchemy.engine import Connection
 
+from gli_core.bulk import bulk_insert
 from gli_core.errors import (
     DeviceCapReached,
     InvalidStatusChange,
@@ -30,7 +31,7 @@ from gli_core.errors import (
     SaleConflict,
     TicketNotFound,
 )
-from gli_core.models import CoreRaffle, Grant, SigningKey, Ticket
+from gli_core.models import CoreRaffle, DeviceSync, Grant, SigningKey, Ticket
 from sync_protocol.canonical import domain_bytes
 from sync_protocol.codes import ticket_code
 from sync_protocol.messages import RangeGrant
@@ -40,6 +41,7 @@ RAFFLE = CoreRaffle.__table__  # type: ignore[attr-defined]
 GRANT = Grant.__table__  # type: ignore[attr-defined]
 TICKET = Ticket.__table__  # type: ignore[attr-defined]
 KEY = SigningKey.__table__  # type: ignore[attr-defined]
+DEVICE_SYNC = DeviceSync.__table__  # type: ignore[attr-defined]
 
 ONLINE_DEVICE = "online"
 TICKET_STATUSES = ("sold", "voided", "refunded")
@@ -74,6 +76,12 @@ class TicketSale:
     raffle_id: str
     numbers: tuple[int, ...]
     record_hash: str
+    amount_cents: int = 0
+
+    def ticket_amounts(self) -> list[int]:
+        """The sale's amount split over its tickets: equal shares, the remainder cents on the first."""
+        share, rest = divmod(self.amount_cents, len(self.numbers))
+        return [share + rest] + [share] * (len(self.numbers) - 1)
 
 
 @dataclass(frozen=True)
@@ -292,6 +300,26 @@ class Registry:
         with self.engine.begin() as conn:
             conn.execute(update(GRANT).where(GRANT.c.id.in_(list(grant_ids))).values(status=status, reason=reason))
 
+    def device_synced(self, device_id: str, at_ms: int) -> None:
+        """Note that ``device_id`` completed a sync at ``at_ms`` (the draw's reconciliation gate)."""
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                update(DEVICE_SYNC)
+                .where(and_(DEVICE_SYNC.c.device_id == device_id, DEVICE_SYNC.c.last_sync_ms < at_ms))
+                .values(last_sync_ms=at_ms)
+            ).rowcount
+            if (
+                not done
+                and conn.execute(select(DEVICE_SYNC.c.device_id).where(DEVICE_SYNC.c.device_id == device_id)).first()
+                is None
+            ):
+                conn.execute(insert(DEVICE_SYNC).values(device_id=device_id, last_sync_ms=at_ms))
+
+    def last_syncs(self, device_ids: Sequence[str]) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(DEVICE_SYNC).where(DEVICE_SYNC.c.device_id.in_(list(device_ids)))).all()
+        return {r.device_id: r.last_sync_ms for r in rows}
+
     def device_usage(self, device_id: str, raffle_id: str) -> tuple[int, int]:
         """(numbers granted in active grants, tickets recorded) of a device in a raffle."""
         with self.engine.connect() as conn:
@@ -304,10 +332,20 @@ class Registry:
                     )
                 )
             ).scalar_one()
+            # Count through the device's grant ranges, which UNIQUE(raffle_id, number) indexes:
+            # no index on device_id is needed and none slows the inserts.
             used = conn.execute(
                 select(func.count())
-                .select_from(TICKET)
-                .where(and_(TICKET.c.raffle_id == raffle_id, TICKET.c.device_id == device_id))
+                .select_from(
+                    TICKET.join(
+                        GRANT,
+                        and_(
+                            TICKET.c.raffle_id == GRANT.c.raffle_id,
+                            TICKET.c.number.between(GRANT.c.first_number, GRANT.c.last_number),
+                        ),
+                    )
+                )
+                .where(and_(GRANT.c.raffle_id == raffle_id, GRANT.c.device_id == device_id, GRANT.c.status == "active"))
             ).scalar_one()
         return int(granted), int(used)
 
@@ -344,6 +382,7 @@ class Registry:
                     continue
                 rows.extend(
                     {
+                        "amount_cents": amount,
                         "id": str(uuid6.uuid7()),
                         "raffle_id": sale.raffle_id,
                         "number": number,
@@ -355,10 +394,10 @@ class Registry:
                         "status": "sold",
                         "recorded_at_ms": recorded_at,
                     }
-                    for number in sale.numbers
+                    for number, amount in zip(sale.numbers, sale.ticket_amounts(), strict=True)
                 )
             if rows:
-                conn.execute(insert(TICKET), rows)
+                bulk_insert(conn, TICKET, rows)
             voided = 0
             for start in range(0, len(voided_sale_ids), 1000):
                 voided += conn.execute(
@@ -393,7 +432,9 @@ class Registry:
             numbers.sort()
         return found
 
-    def generate_online(self, raffle_id: str, quantity: int, *, sale_id: str | None = None) -> list[TicketView]:
+    def generate_online(
+        self, raffle_id: str, quantity: int, *, sale_id: str | None = None, amount_cents: int = 0
+    ) -> list[TicketView]:
         """Sell ``quantity`` sequential numbers on the online channel (no device), recorded at once."""
         sale = sale_id or str(uuid6.uuid7())
         grant = self.issue_grant(raffle_id, ONLINE_DEVICE, numbers=quantity, kind="online", enforce_cap=False)
@@ -401,7 +442,7 @@ class Registry:
         record_hash = hashlib.sha256(
             domain_bytes("online-sale", {"sale_id": sale, "raffle_id": raffle_id, "numbers": list(numbers)})
         ).hexdigest()
-        self.record([TicketSale(sale, ONLINE_DEVICE, 0, raffle_id, numbers, record_hash)])
+        self.record([TicketSale(sale, ONLINE_DEVICE, 0, raffle_id, numbers, record_hash, amount_cents)])
         return [t for t in self.tickets_of_sale(sale)]
 
     def tickets_of_sale(self, sale_id: str) -> list[TicketView]:

@@ -73,6 +73,7 @@ class RaffleCreate:
     bundles: tuple[tuple[int, int], ...] = ()
     currency: str = "USD"
     grant_size: int | None = None
+    prize_table: tuple[dict[str, Any], ...] = ()
 
 
 def create_raffle(app: Tombola, spec: RaffleCreate) -> dict[str, Any]:
@@ -106,7 +107,8 @@ def create_raffle(app: Tombola, spec: RaffleCreate) -> dict[str, Any]:
             lease_s=settings.lease_s,
             max_numbers_per_device=settings.max_numbers_per_device,
             status="open",
-        )
+        ),
+        prize_table=list(spec.prize_table) or None,
     )
     with app.engine.begin() as conn:
         event_number = 1 + len(conn.execute(select(RAFFLE.c.id).where(RAFFLE.c.venue_id == spec.venue_id)).all())

@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 
-from gli_core.api import TicketSale
+from gli_core.api import TicketSale, bulk_insert
 from server.context import Tombola
 from server.enrollment.service import ANCHOR, DEVICE, ensure_grants, record_anchor, require_active_device
 from server.models import Sale
@@ -201,14 +201,15 @@ def apply_batch(
                 if verdict is not None and not accept_rejections and (record.seq, verdict.code) not in acknowledged:
                     raise verdict
             tickets = [
-                TicketSale(r.sale_id, r.device_id, r.seq, r.raffle_id, tuple(r.numbers), r.hash)
+                TicketSale(r.sale_id, r.device_id, r.seq, r.raffle_id, tuple(r.numbers), r.hash, r.amount_cents)
                 for r, v in zip(new, verdicts, strict=True)
                 if v is None and isinstance(r, SaleRecord)
             ]
             voided = [r.voids for r, v in zip(new, verdicts, strict=True) if v is None and isinstance(r, VoidRecord)]
             app.core.record(tickets, voided)
-            conn.execute(
-                insert(SALE),
+            bulk_insert(
+                conn,
+                SALE,
                 [_sale_row(r, source=source, now=now, rejection=v) for r, v in zip(new, verdicts, strict=True)],
             )
             if voided:
@@ -247,6 +248,7 @@ def sync(app: Tombola, batch: SyncBatch) -> SyncAck:
             .order_by(ANCHOR.c.anchor_ms.desc())
             .limit(1)
         ).scalar_one()
+    app.core.device_synced(device_id, anchor)
     raffles = list_raffles(app, venue_id)
     grants = ensure_grants(app, device_id, raffles)
     revoked = [g.grant.grant_id for g in app.core.grants(device_id=device_id, status="voided")]

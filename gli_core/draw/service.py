@@ -1,0 +1,336 @@
+"""The draw engine: the state machine applied to the core database, the reconciliation gate,
+the frozen ticket set, and the verifiable draw in the HSM.
+
+Every transition is a compare-and-set (``UPDATE core_draw ... WHERE state = <before>``) in the
+transaction that does its work, so two concurrent requests, in one process or several, give
+exactly one transition; the loser reads what the winner wrote. The draw itself is
+deterministic (RSA-FDH-VRF over committed inputs), so executing again after a crash yields the
+same winners, never different ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Engine, and_, func, insert, select, update
+
+from gli_core.draw import proof as proofs
+from gli_core.draw.selection import DrawTicket, RedrawRequest, parse_prize_table
+from gli_core.draw.state_machine import DrawEvent, DrawState, InvalidTransition, decide
+from gli_core.draw.vrf import VrfPublicKey
+from gli_core.errors import CoreError, RaffleNotFound
+from gli_core.models import Draw, Ticket
+from gli_core.registry import DEVICE_SYNC, GRANT, ONLINE_DEVICE, RAFFLE, Registry
+
+DRAW = Draw.__table__  # type: ignore[attr-defined]
+TICKET = Ticket.__table__  # type: ignore[attr-defined]
+DEFAULT_PRIZE_TABLE: list[dict[str, Any]] = [{"tier": "50/50", "count": 1, "kind": "percent_of_sales", "percent": 50}]
+FROZEN = (DrawState.RECONCILED, DrawState.DRAWN, DrawState.PUBLISHED)
+
+
+class ReconciliationBlocked(CoreError):
+    """Devices holding numbers of the raffle have not synced since sales closed."""
+
+    code = "reconciliation_blocked"
+    status = 409
+
+
+class DrawNotReady(CoreError):
+    code = "draw_not_ready"
+    status = 409
+
+
+class TicketSetFrozen(CoreError):
+    code = "ticket_set_frozen"
+    status = 409
+
+
+def _now() -> int:
+    return int(time.time() * 1000)
+
+
+class VrfSigner:
+    """What the draw needs of the VRF key: its public half and the raw RSA operation."""
+
+    def __init__(self, n: int, e: int, raw_rsa: Callable[[int], int]) -> None:
+        self.public = VrfPublicKey(n, e)
+        self.raw_rsa = raw_rsa
+
+
+class DrawService:
+    def __init__(
+        self,
+        engine: Engine,
+        registry: Registry,
+        vrf_key: Callable[[], VrfSigner],
+        random_bytes: Callable[[int, str, str], bytes],
+        clock: Callable[[], int] = _now,
+    ) -> None:
+        self.engine = engine
+        self.registry = registry
+        self.vrf_key = vrf_key
+        self.random_bytes = random_bytes
+        self.clock = clock
+
+    # -- set-up -----------------------------------------------------------------
+    def create(self, raffle_id: str, *, opens_at_ms: int, prize_table: Sequence[Mapping[str, Any]] | None) -> None:
+        """The draw of a new raffle: the nonce is drawn now and only its commitment is public."""
+        table = [t.to_dict() for t in parse_prize_table(prize_table or DEFAULT_PRIZE_TABLE)]
+        nonce = self.random_bytes(proofs.NONCE_SIZE, "draw_nonce", raffle_id)
+        now = self.clock()
+        key = self.vrf_key().public
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(DRAW).values(
+                    raffle_id=raffle_id,
+                    state=(DrawState.SALES_OPEN if opens_at_ms <= now else DrawState.SCHEDULED).value,
+                    prize_table=json.dumps(table),
+                    vrf_key_id=key.key_id,
+                    nonce=nonce.hex(),
+                    nonce_commitment=proofs.nonce_commitment(nonce).hex(),
+                    updated_at_ms=now,
+                )
+            )
+
+    # -- reads --------------------------------------------------------------------
+    def _row(self, raffle_id: str) -> Any:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(DRAW).where(DRAW.c.raffle_id == raffle_id)).first()
+        if row is None:
+            raise RaffleNotFound(f"raffle {raffle_id} has no draw in the core")
+        return row
+
+    def state(self, raffle_id: str) -> DrawState:
+        """The state as of now (a raffle whose sales time has come or passed moves on first)."""
+        self._follow_clock(raffle_id)
+        return DrawState(self._row(raffle_id).state)
+
+    def _follow_clock(self, raffle_id: str) -> None:
+        with self.engine.connect() as conn:
+            r = conn.execute(select(RAFFLE).where(RAFFLE.c.id == raffle_id)).first()
+            d = conn.execute(select(DRAW.c.state).where(DRAW.c.raffle_id == raffle_id)).scalar()
+        if r is None or d is None:
+            return
+        now = self.clock()
+        if d == DrawState.SCHEDULED and now >= r.sales_open_at_ms:
+            self._cas(raffle_id, DrawState.SCHEDULED, DrawEvent.OPEN, quiet=True)
+            d = DrawState.SALES_OPEN
+        if d == DrawState.SALES_OPEN and (now >= r.sales_close_at_ms or r.status == "closed"):
+            self._cas(raffle_id, DrawState.SALES_OPEN, DrawEvent.CLOSE, quiet=True)
+
+    def status(self, raffle_id: str) -> dict[str, Any]:
+        state = self.state(raffle_id)
+        row = self._row(raffle_id)
+        key = self.vrf_key().public
+        out: dict[str, Any] = {
+            "raffle_id": raffle_id,
+            "state": state.value,
+            "reason": row.reason,
+            "prize_table": json.loads(row.prize_table),
+            "nonce_commitment": row.nonce_commitment,
+            "vrf": key.to_dict(),
+            "ticket_root": row.ticket_root or None,
+            "ticket_count": row.ticket_count if state in FROZEN else None,
+        }
+        if state is DrawState.SALES_CLOSED:
+            out["blocking_devices"] = self.blocking_devices(raffle_id)
+        return out
+
+    def blocking_devices(self, raffle_id: str) -> list[dict[str, Any]]:
+        """Devices holding an active grant of the raffle that have not synced since sales closed."""
+        with self.engine.connect() as conn:
+            close_at = conn.execute(select(RAFFLE.c.sales_close_at_ms).where(RAFFLE.c.id == raffle_id)).scalar_one()
+            rows = conn.execute(
+                select(GRANT.c.device_id, DEVICE_SYNC.c.last_sync_ms)
+                .select_from(GRANT.outerjoin(DEVICE_SYNC, DEVICE_SYNC.c.device_id == GRANT.c.device_id))
+                .where(
+                    and_(GRANT.c.raffle_id == raffle_id, GRANT.c.status == "active", GRANT.c.device_id != ONLINE_DEVICE)
+                )
+                .distinct()
+            ).all()
+        return [
+            {"device_id": r.device_id, "last_sync_ms": r.last_sync_ms}
+            for r in rows
+            if r.last_sync_ms is None or r.last_sync_ms < close_at
+        ]
+
+    # -- transitions --------------------------------------------------------------
+    def _cas(
+        self,
+        raffle_id: str,
+        before: DrawState,
+        event: DrawEvent,
+        *,
+        reason: str = "",
+        quiet: bool = False,
+        **values: Any,
+    ) -> bool:
+        t = decide(before, event, reason=reason)
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                update(DRAW)
+                .where(and_(DRAW.c.raffle_id == raffle_id, DRAW.c.state == before.value))
+                .values(
+                    state=t.after.value, updated_at_ms=self.clock(), **({"reason": reason} if reason else {}), **values
+                )
+            ).rowcount
+        if not done and not quiet:
+            raise InvalidTransition(f"the draw of {raffle_id} moved on concurrently; it is no longer {before}")
+        return bool(done)
+
+    def eligible_tickets(self, raffle_id: str) -> tuple[list[DrawTicket], int]:
+        """Sold tickets by number (voided and refunded never enter), and gross sales."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(TICKET.c.number, TICKET.c.id, TICKET.c.sale_id, TICKET.c.amount_cents)
+                .where(and_(TICKET.c.raffle_id == raffle_id, TICKET.c.status == "sold"))
+                .order_by(TICKET.c.number)
+            ).all()
+        return [DrawTicket(r.number, r.id, r.sale_id) for r in rows], sum(r.amount_cents for r in rows)
+
+    def initiate(self, raffle_id: str) -> dict[str, Any]:
+        """Check the reconciliation gate and freeze the ticket set (RECONCILED)."""
+        state = self.state(raffle_id)
+        if state in FROZEN:
+            return self.status(raffle_id)
+        if state is not DrawState.SALES_CLOSED:
+            raise DrawNotReady(f"raffle {raffle_id} is {state}: close sales first")
+        blocking = self.blocking_devices(raffle_id)
+        if blocking:
+            names = ", ".join(d["device_id"] for d in blocking)
+            raise ReconciliationBlocked(
+                f"{len(blocking)} device(s) hold numbers and have not synced since sales closed: {names}; sync them "
+                "or void their unsynced remainder with a reason",
+                devices=[d["device_id"] for d in blocking],
+            )
+        tickets, gross = self.eligible_tickets(raffle_id)
+        root = proofs.ticket_root(tickets).hex()
+        self._cas(raffle_id, state, DrawEvent.RECONCILE, ticket_root=root, ticket_count=len(tickets), gross_cents=gross)
+        return self.status(raffle_id)
+
+    def execute(self, raffle_id: str) -> dict[str, Any]:
+        """Derive the randomness in the HSM and select the winners (DRAWN); idempotent."""
+        state = self.state(raffle_id)
+        if state in (DrawState.DRAWN, DrawState.PUBLISHED):
+            return self.results(raffle_id)
+        if state is not DrawState.RECONCILED:
+            raise DrawNotReady(f"raffle {raffle_id} is {state}: initiate the draw first")
+        row = self._row(raffle_id)
+        tickets, gross = self.eligible_tickets(raffle_id)
+        if proofs.ticket_root(tickets).hex() != row.ticket_root or gross != row.gross_cents:
+            raise TicketSetFrozen(f"the tickets of {raffle_id} changed after they were frozen; refusing to draw")
+        key = self.vrf_key()
+        proof = proofs.build_proof(
+            raffle_id=raffle_id,
+            public_key=key.public,
+            nonce=bytes.fromhex(row.nonce),
+            tickets=tickets,
+            prize_table=json.loads(row.prize_table),
+            gross_sales_cents=gross,
+            rsasp1=key.raw_rsa,
+        )
+        self._cas(raffle_id, state, DrawEvent.EXECUTE, quiet=True, proof=json.dumps(proof))
+        return self.results(raffle_id)
+
+    def redraw(self, raffle_id: str, tier: str, ticket_number: int, reason: str) -> dict[str, Any]:
+        """A declined or unclaimed prize is drawn again from the same stream, with its reason."""
+        state = self.state(raffle_id)
+        if state is not DrawState.DRAWN:
+            raise DrawNotReady(f"prizes can be redrawn while the draw is DRAWN, not {state}")
+        if not reason.strip():
+            raise DrawNotReady("a redraw needs a reason")
+        row = self._row(raffle_id)
+        old = json.loads(row.proof)
+        requests = [
+            RedrawRequest(tier=r["tier"], replaced_ticket_number=r["replaced_ticket_number"], reason=r["reason"])
+            for r in old.get("redraws", [])
+        ] + [RedrawRequest(tier=tier, replaced_ticket_number=ticket_number, reason=reason)]
+        tickets, gross = self.eligible_tickets(raffle_id)
+        key = self.vrf_key()
+        proof = proofs.build_proof(
+            raffle_id=raffle_id,
+            public_key=key.public,
+            nonce=bytes.fromhex(row.nonce),
+            tickets=tickets,
+            prize_table=json.loads(row.prize_table),
+            gross_sales_cents=gross,
+            rsasp1=key.raw_rsa,
+            redraws=requests,
+        )
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(DRAW)
+                .where(
+                    and_(
+                        DRAW.c.raffle_id == raffle_id, DRAW.c.state == DrawState.DRAWN.value, DRAW.c.proof == row.proof
+                    )
+                )
+                .values(proof=json.dumps(proof), updated_at_ms=self.clock())
+            )
+        return self.results(raffle_id)
+
+    def publish(self, raffle_id: str) -> dict[str, Any]:
+        state = self.state(raffle_id)
+        if state is not DrawState.PUBLISHED:
+            self._cas(raffle_id, state, DrawEvent.PUBLISH)
+        return self.results(raffle_id)
+
+    def cancel(self, raffle_id: str, reason: str) -> dict[str, Any]:
+        state = self.state(raffle_id)
+        self._cas(raffle_id, state, DrawEvent.CANCEL, reason=reason)
+        with self.engine.begin() as conn:
+            conn.execute(update(RAFFLE).where(RAFFLE.c.id == raffle_id).values(status="cancelled"))
+        return self.status(raffle_id)
+
+    def results(self, raffle_id: str) -> dict[str, Any]:
+        row = self._row(raffle_id)
+        if row.state not in (DrawState.DRAWN.value, DrawState.PUBLISHED.value):
+            raise DrawNotReady(f"raffle {raffle_id} has not been drawn (it is {row.state})")
+        proof = json.loads(row.proof)
+        return {
+            "raffle_id": raffle_id,
+            "state": row.state,
+            "winners": proof["winners"],
+            "redraws": proof.get("redraws", []),
+            "ticket_count": proof["tickets"]["count"],
+            "proof_sha256": hashlib.sha256(row.proof.encode()).hexdigest(),
+        }
+
+    def proof(self, raffle_id: str) -> dict[str, Any]:
+        row = self._row(raffle_id)
+        if not row.proof:
+            raise DrawNotReady(f"raffle {raffle_id} has no proof yet (it is {row.state})")
+        result: dict[str, Any] = json.loads(row.proof)
+        return result
+
+    def void_remainder(self, device_id: str, raffle_id: str, reason: str) -> int:
+        """An admin voids a lost device's unsynced remainder: its grants leave the gate and any
+        later sale from them is refused. Returns the number of grants voided."""
+        if not reason.strip():
+            raise DrawNotReady("voiding a device's remainder needs a reason")
+        if self.state(raffle_id) in FROZEN:
+            raise TicketSetFrozen(f"the ticket set of {raffle_id} is frozen")
+        with self.engine.begin() as conn:
+            count = conn.execute(
+                update(GRANT)
+                .where(and_(GRANT.c.raffle_id == raffle_id, GRANT.c.device_id == device_id, GRANT.c.status == "active"))
+                .values(status="voided", reason=reason)
+            ).rowcount
+        return int(count)
+
+    def frozen_raffles(self, raffle_ids: Sequence[str]) -> set[str]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(DRAW.c.raffle_id).where(
+                    and_(DRAW.c.raffle_id.in_(list(raffle_ids)), DRAW.c.state.in_([s.value for s in FROZEN]))
+                )
+            ).all()
+        return {r.raffle_id for r in rows}
+
+    def count(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(DRAW)).scalar_one())

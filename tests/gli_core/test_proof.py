@@ -1,0 +1,481 @@
+"""The draw proof: built with a software RSA key it verifies with nothing else; changing any
+single member (every leaf of the JSON, every key removed, an unknown key added) makes it fail
+with ProofInvalid naming the member; the generated example proofs verify."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterator
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from gli_core import merkle
+from gli_core.draw import (
+    ALGORITHM,
+    SCHEMA,
+    DrawInputInvalid,
+    DrawTicket,
+    NotEnoughTickets,
+    ProofInvalid,
+    RedrawRequest,
+    TicketList,
+    VrfInvalid,
+    VrfPublicKey,
+    alpha_bytes,
+    build_proof,
+    load_proof,
+    nonce_commitment,
+    ticket_leaves,
+    ticket_root,
+    tickets_file_bytes,
+    tickets_file_name,
+    verify_proof,
+)
+from gli_core.draw.proof import ticket_leaf_inputs
+from sync_protocol.canonical import canonical_bytes
+
+VECTORS = Path(__file__).resolve().parents[1] / "vectors"
+DRAW_VECTORS = VECTORS / "draw"
+RFC_KEY = json.loads((VECTORS / "rfc9381" / "rsa-fdh-vrf-sha256.json").read_text())["keys"]["2048"]
+NONCE = bytes(range(100, 132))
+TABLE = [
+    {"tier": "grand", "count": 1, "kind": "fixed", "amount_cents": 100_000},
+    {"tier": "50/50", "count": 1, "kind": "percent_of_sales", "percent": 50},
+    {"tier": "small", "count": 3, "kind": "fixed", "amount_cents": 500},
+]
+GROSS = 123_457
+
+
+@cache
+def software_key() -> tuple[VrfPublicKey, Callable[[int], int]]:
+    """A fresh 2048-bit RSA key held in software: what the HSM does, done in the test."""
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    numbers = private.private_numbers()
+    n, d = numbers.public_numbers.n, numbers.d
+    return VrfPublicKey(n, numbers.public_numbers.e), lambda m: pow(m, d, n)
+
+
+def rfc_key() -> tuple[VrfPublicKey, Callable[[int], int]]:
+    n, e, d = (int(RFC_KEY[x], 16) for x in "ned")
+    return VrfPublicKey(n, e), lambda m: pow(m, d, n)
+
+
+def make_tickets(count: int = 15) -> list[DrawTicket]:
+    return [DrawTicket(n, f"0190-ticket-{n}", f"0190-sale-{n // 2}") for n in range(10, 10 + 3 * count, 3)]
+
+
+def audit_checkpoint(raffle_id: str, key: VrfPublicKey, nonce: bytes) -> dict[str, Any]:
+    """An audit log of five entries whose third publishes the commitment and the key."""
+    entry = {
+        "event": "sales_open",
+        "raffle_id": raffle_id,
+        "nonce_commitment": nonce_commitment(nonce).hex(),
+        "vrf_fingerprint": key.fingerprint,
+        "at_ms": 1_700_000_000_000,
+    }
+    entries: list[dict[str, Any]] = [{"event": "boot", "n": i} for i in range(5)]
+    entries[2] = entry
+    leaves = [merkle.leaf_hash(canonical_bytes(e)) for e in entries]
+    return {
+        "tree_size": 5,
+        "root_hash": merkle.root(leaves).hex(),
+        "leaf_index": 2,
+        "inclusion_proof": [h.hex() for h in merkle.inclusion_proof(leaves, 2)],
+        "entry": entry,
+    }
+
+
+def make_proof(
+    key: tuple[VrfPublicKey, Callable[[int], int]] | None = None, *, redraws: int = 2, **kwargs: Any
+) -> dict[str, Any]:
+    public, rsasp1 = key or rfc_key()
+    tickets = kwargs.pop("tickets", make_tickets())
+    args: dict[str, Any] = {
+        "raffle_id": "raffle-1",
+        "public_key": public,
+        "nonce": NONCE,
+        "tickets": tickets,
+        "prize_table": TABLE,
+        "gross_sales_cents": GROSS,
+        "rsasp1": rsasp1,
+        **kwargs,
+    }
+    requests: list[RedrawRequest] = []
+    proof = build_proof(**args)
+    for i in range(redraws):
+        holder = [w for w in proof["winners"] if w["tier"] == "small"][i]
+        requests.append(
+            RedrawRequest("small", holder["ticket_number"], ["declined", "unclaimed by the deadline"][i % 2])
+        )
+        proof = build_proof(**args, redraws=requests)
+    return proof
+
+
+@cache
+def full_proof() -> dict[str, Any]:
+    public, _ = rfc_key()
+    return make_proof(audit_checkpoint=audit_checkpoint("raffle-1", public, NONCE))
+
+
+# --- building and verifying -------------------------------------------------------------------
+
+
+def test_a_proof_made_with_a_software_key_verifies() -> None:
+    key = software_key()
+    proof = make_proof(key, redraws=1)
+    draw = verify_proof(proof)
+    assert draw.key_fingerprint == key[0].fingerprint
+    assert draw.ticket_count == 15 and draw.ticket_root == ticket_root(make_tickets()).hex()
+    assert [w.ticket.number for w in draw.winners] == [w["ticket_number"] for w in proof["winners"]]
+    assert draw.winners[1].amount_cents == GROSS // 2  # 50/50, floored
+    assert len(draw.redraws) == 1 and draw.holders[2].ticket == draw.redraws[0].ticket
+    json.dumps(proof)  # JSON-ready as it is
+
+
+def test_the_proof_has_exactly_the_documented_members() -> None:
+    proof = full_proof()
+    assert list(proof) == [
+        "schema", "algorithm", "raffle_id", "vrf", "nonce", "nonce_commitment", "prize_table",
+        "gross_sales_cents", "tickets", "alpha", "pi", "beta", "winners", "redraws", "audit_checkpoint",
+    ]  # fmt: skip
+    assert proof["schema"] == SCHEMA and proof["algorithm"] == ALGORITHM
+    assert list(proof["tickets"]) == ["count", "root", "list"]
+    assert proof["nonce_commitment"] == hashlib.sha256(NONCE).hexdigest()
+    assert load_proof(proof).to_dict() == proof
+
+
+def test_building_is_deterministic_and_redraws_keep_the_original_winners() -> None:
+    a = make_proof(redraws=0)
+    assert make_proof(redraws=0) == a
+    b = make_proof(redraws=2)
+    assert b["winners"] == a["winners"] and b["pi"] == a["pi"] and len(b["redraws"]) == 2
+
+
+def test_alpha_is_the_domain_separated_canonical_encoding() -> None:
+    proof = full_proof()
+    alpha = bytes.fromhex(proof["alpha"])
+    assert alpha.startswith(b"tombola/draw-alpha/v1\x00")
+    body = json.loads(alpha[len(b"tombola/draw-alpha/v1\x00") :])
+    checkpoint = proof["audit_checkpoint"]
+    assert body == {
+        "algorithm": ALGORITHM,
+        "audit_checkpoint": {"root_hash": checkpoint["root_hash"], "tree_size": checkpoint["tree_size"]},
+        "gross_sales_cents": GROSS,
+        "nonce": NONCE.hex(),
+        "prize_table": TABLE,
+        "raffle_id": "raffle-1",
+        "ticket_count": 15,
+        "ticket_root": proof["tickets"]["root"],
+    }
+    assert alpha == alpha_bytes(
+        raffle_id="raffle-1",
+        ticket_root=bytes.fromhex(proof["tickets"]["root"]),
+        ticket_count=15,
+        nonce=NONCE,
+        prize_table=TABLE,
+        gross_sales_cents=GROSS,
+        audit_checkpoint=load_proof(proof).audit_checkpoint,
+    )
+    assert b'"audit_checkpoint":null' in bytes.fromhex(make_proof(redraws=0)["alpha"])
+
+
+def test_ticket_leaf_encoding() -> None:
+    leaf = ticket_leaves([DrawTicket(258, "ab", "é")])[0]
+    assert leaf == bytes.fromhex("0000000000000102") + b"\x02ab" + b"\x02\xc3\xa9"
+    for bad in (
+        [DrawTicket(1, "", "s")],
+        [DrawTicket(1, "t", "")],
+        [DrawTicket(1, "x" * 256, "s")],
+        [DrawTicket(1, "\ud800", "s")],
+        [DrawTicket(1, 5, "s")],  # type: ignore[arg-type]
+        [DrawTicket(2, "a", "s"), DrawTicket(1, "b", "s")],
+    ):
+        with pytest.raises(DrawInputInvalid):
+            ticket_leaves(bad)
+    assert ticket_leaves([DrawTicket(1, "x" * 255, "é" * 127)])[0][9 : 9 + 255] == b"x" * 255
+
+
+def test_the_ticket_root_is_the_rfc9162_root_of_the_leaves() -> None:
+    tickets = make_tickets(37)
+    leaves = ticket_leaves(tickets)
+    assert ticket_leaf_inputs(tickets) == [b"\x00" + leaf for leaf in leaves]
+    assert ticket_root(tickets) == merkle.root(merkle.leaf_hashes(leaves))
+    assert ticket_root(TicketList(tickets)) == ticket_root(tickets)
+    assert ticket_root([]) == merkle.EMPTY_ROOT
+
+
+def test_the_ticket_file_variant() -> None:
+    tickets = make_tickets()
+    proof = make_proof(redraws=1, embed_tickets=False)
+    assert "list" not in proof["tickets"]
+    data = tickets_file_bytes(tickets)
+    assert tickets_file_name(proof) == f"tickets-{hashlib.sha256(data).hexdigest()}.json"
+    assert verify_proof(proof, data).winners == verify_proof(make_proof(redraws=1)).winners
+    with pytest.raises(ProofInvalid) as missing:
+        verify_proof(proof)
+    assert missing.value.field == "tickets.file_sha256"
+    other = tickets_file_bytes(tickets[:-1])
+    with pytest.raises(ProofInvalid) as wrong:
+        verify_proof(proof, other)
+    assert wrong.value.field == "tickets.file_sha256"
+    with pytest.raises(ProofInvalid) as extra:
+        verify_proof(make_proof(redraws=0), data)
+    assert extra.value.field == "tickets.list"
+
+
+def test_a_ticket_file_can_be_given_as_a_path(tmp_path: Path) -> None:
+    proof = make_proof(redraws=0, embed_tickets=False)
+    path = tmp_path / tickets_file_name(proof)
+    path.write_bytes(tickets_file_bytes(make_tickets()))
+    assert verify_proof(proof, path).ticket_count == 15
+
+
+def test_building_refuses_bad_inputs() -> None:
+    public, rsasp1 = rfc_key()
+    base: dict[str, Any] = {
+        "raffle_id": "r",
+        "public_key": public,
+        "nonce": NONCE,
+        "tickets": make_tickets(),
+        "prize_table": TABLE,
+    }
+    with pytest.raises(DrawInputInvalid):
+        build_proof(**{**base, "nonce": NONCE[:16]}, gross_sales_cents=0, rsasp1=rsasp1)
+    with pytest.raises(NotEnoughTickets):
+        build_proof(**{**base, "tickets": make_tickets(4)}, gross_sales_cents=0, rsasp1=rsasp1)
+    with pytest.raises(VrfInvalid):  # the token holds another key
+        build_proof(**base, gross_sales_cents=0, rsasp1=software_key()[1])
+    with pytest.raises(ProofInvalid):  # the checkpoint publishes another commitment
+        build_proof(
+            **base, gross_sales_cents=0, rsasp1=rsasp1, audit_checkpoint=audit_checkpoint("r", public, bytes(32))
+        )
+
+
+def test_the_published_key_and_commitment_are_checked_when_given() -> None:
+    proof = full_proof()
+    public, _ = rfc_key()
+    verify_proof(
+        proof,
+        published_key_fingerprint=public.fingerprint,
+        published_nonce_commitment=nonce_commitment(NONCE).hex(),
+    )
+    with pytest.raises(ProofInvalid) as key:
+        verify_proof(proof, published_key_fingerprint=software_key()[0].fingerprint)
+    assert key.value.field == "vrf.fingerprint"
+    with pytest.raises(ProofInvalid) as nonce:
+        verify_proof(proof, published_nonce_commitment="00" * 32)
+    assert nonce.value.field == "nonce_commitment"
+
+
+def test_a_fully_re_signed_proof_under_another_key_fails_only_against_the_published_key() -> None:
+    """Whoever holds *a* key can make a self-consistent proof: the published fingerprint is the anchor."""
+    forged = make_proof(software_key())
+    verify_proof(forged)
+    with pytest.raises(ProofInvalid) as exc:
+        verify_proof(forged, published_key_fingerprint=rfc_key()[0].fingerprint)
+    assert exc.value.field == "vrf.fingerprint"
+
+
+def test_consistent_tampering_without_the_key_fails_at_pi() -> None:
+    """Change an input and recompute every hash an attacker can: the VRF proof still fails."""
+    proof = copy.deepcopy(full_proof())
+    proof["tickets"]["list"][0][2] = "another-sale"
+    tickets = [DrawTicket(*row) for row in proof["tickets"]["list"]]
+    root = ticket_root(tickets)
+    proof["tickets"]["root"] = root.hex()
+    proof["alpha"] = alpha_bytes(
+        raffle_id="raffle-1", ticket_root=root, ticket_count=15, nonce=NONCE, prize_table=TABLE,
+        gross_sales_cents=GROSS, audit_checkpoint=load_proof(proof).audit_checkpoint,
+    ).hex()  # fmt: skip
+    with pytest.raises(ProofInvalid) as exc:
+        verify_proof(proof)
+    assert exc.value.field == "pi"
+
+
+def test_proof_invalid_carries_a_stable_code_and_the_field() -> None:
+    proof = copy.deepcopy(full_proof())
+    proof["winners"][0]["amount_cents"] += 1
+    with pytest.raises(ProofInvalid) as exc:
+        verify_proof(proof)
+    assert exc.value.code == "draw_proof_invalid"
+    assert exc.value.to_dict()["field"] == "winners[0].amount_cents"
+    assert "winners[0].amount_cents" in exc.value.diagnostics()
+
+
+# --- tampering with every member --------------------------------------------------------------
+
+Path_ = tuple[str | int, ...]
+
+
+def leaf_paths(value: Any, prefix: Path_ = ()) -> Iterator[Path_]:
+    if isinstance(value, dict):
+        for key, child in value.items():
+            yield from leaf_paths(child, (*prefix, key))
+    elif isinstance(value, list) and value:
+        for index, child in enumerate(value):
+            yield from leaf_paths(child, (*prefix, index))
+    else:
+        yield prefix
+
+
+def container_paths(value: Any, prefix: Path_ = ()) -> Iterator[Path_]:
+    if isinstance(value, dict):
+        yield prefix
+        for key, child in value.items():
+            yield from container_paths(child, (*prefix, key))
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            yield from container_paths(child, (*prefix, index))
+
+
+def dotted(path: Path_) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
+
+
+def get(doc: Any, path: Path_) -> Any:
+    for part in path:
+        doc = doc[part]
+    return doc
+
+
+def put(doc: Any, path: Path_, value: Any) -> None:
+    get(doc, path[:-1])[path[-1]] = value
+
+
+def changed(value: Any) -> Any:
+    """A different value of the same JSON type (hex stays hex of the same length)."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return value + 2 if value % 2 else value + 1
+    if isinstance(value, str):
+        if value and re.fullmatch(r"(?:[0-9a-f]{2})+", value):
+            return value[:-1] + ("0" if value[-1] != "0" else "1")
+        return value + "x"
+    if isinstance(value, list):
+        return [*value, value[-1]] if value else ["x"]
+    return "x"
+
+
+#: Members recomputed from the inputs: changing an input shows as a mismatch here.
+DERIVED = {"alpha", "tickets.root", "tickets.count", "vrf.key_id", "vrf.fingerprint", "nonce_commitment", "pi"}
+
+
+#: Inputs the audit entry repeats: a change there shows as the entry no longer matching.
+ECHOED = {
+    "raffle_id": "audit_checkpoint.entry.raffle_id",
+    "nonce": "audit_checkpoint.entry.nonce_commitment",
+    "vrf.n": "audit_checkpoint.entry.vrf_fingerprint",
+}
+
+
+def assert_names_the_change(path: str, field: str) -> None:
+    related = field == path or path.startswith(field) or field.startswith(path) or ECHOED.get(path) == field
+    redraw = re.match(r"redraws\[\d+\]", path)
+    same_redraw = bool(redraw) and field.startswith(redraw.group(0))  # type: ignore[union-attr]
+    assert related or same_redraw or field in DERIVED, f"changing {path} was reported as {field}"
+
+
+LEAVES = [dotted(p) for p in leaf_paths(full_proof())]
+
+
+def test_the_tamper_walk_covers_every_kind_of_member() -> None:
+    assert len(LEAVES) > 100
+    for member in (
+        "schema",
+        "vrf.e",
+        "nonce",
+        "tickets.list[14][2]",
+        "redraws[1].reason",
+        "audit_checkpoint.entry.at_ms",
+    ):
+        assert member in LEAVES
+
+
+@pytest.mark.parametrize("path", list(leaf_paths(full_proof())), ids=dotted)
+def test_changing_any_leaf_fails(path: Path_) -> None:
+    original = full_proof()
+    for mutate in (changed, lambda v: None, lambda v: [v]):
+        proof = copy.deepcopy(original)
+        put(proof, path, mutate(get(proof, path)))
+        with pytest.raises(ProofInvalid) as exc:
+            verify_proof(proof)
+        assert_names_the_change(dotted(path), exc.value.field)
+
+
+@pytest.mark.parametrize("path", list(container_paths(full_proof())), ids=lambda p: dotted(p) or "proof")
+def test_removing_or_adding_a_member_fails(path: Path_) -> None:
+    original = full_proof()
+    for key in list(get(original, path)):
+        proof = copy.deepcopy(original)
+        del get(proof, path)[key]
+        with pytest.raises(ProofInvalid):
+            verify_proof(proof)
+    proof = copy.deepcopy(original)
+    get(proof, path)["comment"] = "looks harmless"
+    with pytest.raises(ProofInvalid) as exc:
+        verify_proof(proof)
+    # The audit entry is the log's own object: a new member there breaks its inclusion instead.
+    expected = "audit_checkpoint" if dotted(path) == "audit_checkpoint.entry" else "comment"
+    assert exc.value.field.endswith(expected)
+
+
+@pytest.mark.parametrize(
+    "member", ["tickets.list", "winners", "redraws", "prize_table", "audit_checkpoint.inclusion_proof"]
+)
+def test_dropping_or_reordering_list_items_fails(member: str) -> None:
+    original = full_proof()
+    path = tuple(member.split("."))
+    items = get(original, path)
+    variants = [items[1:], items[::-1], [*items, items[0]]]
+    if member != "redraws":
+        variants.append(items[:-1])
+    for variant in variants:
+        proof = copy.deepcopy(original)
+        put(proof, path, copy.deepcopy(variant))
+        with pytest.raises(ProofInvalid):
+            verify_proof(proof)
+
+
+def test_without_its_last_redraws_a_proof_is_the_proof_published_before_them() -> None:
+    """Redraws only append: the shorter proof is the earlier, genuine one (the audit log dates each)."""
+    longer = full_proof()
+    shorter = copy.deepcopy(longer)
+    del shorter["redraws"][-1]
+    assert verify_proof(shorter).redraws == verify_proof(longer).redraws[:-1]
+
+
+def test_not_an_object() -> None:
+    with pytest.raises(ProofInvalid):
+        verify_proof([])  # type: ignore[arg-type]
+
+
+# --- generated examples -----------------------------------------------------------------------
+
+
+def test_the_example_proof_verifies() -> None:
+    example = json.loads((DRAW_VECTORS / "proof-example.json").read_text())
+    draw = verify_proof(example["proof"])
+    assert [w.ticket.number for w in draw.winners] == [21, 13, 233, 3]
+    assert [(r.replaced.number, r.ticket.number, r.reason) for r in draw.redraws] == [(233, 144, "declined")]
+    assert draw.winners[1].amount_cents == 3000  # 50 % of 6001 cents, floored
+    assert example["alpha_text"].startswith("tombola/draw-alpha/v1\\0{")
+    tickets = [DrawTicket(*row) for row in example["proof"]["tickets"]["list"]]
+    assert [leaf.hex() for leaf in ticket_leaves(tickets)] == example["ticket_leaves"]
+
+
+def test_the_example_with_a_ticket_file_verifies() -> None:
+    proof = json.loads((DRAW_VECTORS / "proof-ticket-file.json").read_text())
+    data = (DRAW_VECTORS / tickets_file_name(proof)).read_bytes()
+    example = json.loads((DRAW_VECTORS / "proof-example.json").read_text())["proof"]
+    assert verify_proof(proof, data).selection == verify_proof(example).selection
