@@ -120,3 +120,29 @@ def test_cli_draw_and_independent_verification(
     proof_file.write_text(json.dumps(doc))
     bad = runner.invoke(cli, ["verify-draw", str(proof_file)])
     assert bad.exit_code != 0
+
+
+def test_crash_mid_draw_then_execute_again_gives_the_same_draw(
+    client: TestClient, tombola: Tombola, seeded: Seed, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fault injection: the process dies after the VRF ran but before DRAWN was committed."""
+    device = sell_and_close(client, tombola, seeded, clock)
+    clock.advance(1000)
+    device.sync(client, device.seq + 1)
+    tombola.core.draw_initiate(seeded.raffle_id)
+    draws = tombola.core.draws
+    assert draws is not None
+    real_cas = draws._cas
+
+    def crash(*args: object, **kwargs: object) -> bool:
+        raise SystemExit("power cut")
+
+    monkeypatch.setattr(draws, "_cas", crash)
+    with pytest.raises(SystemExit):
+        tombola.core.draw_execute(seeded.raffle_id)
+    assert tombola.core.draw_status(seeded.raffle_id)["state"] == "RECONCILED"  # nothing half-written
+    monkeypatch.setattr(draws, "_cas", real_cas)
+    first = tombola.core.draw_execute(seeded.raffle_id)
+    proof = tombola.core.draw_proof(seeded.raffle_id)
+    # Re-deriving from the committed inputs gives exactly the stored winners.
+    assert [w.ticket.number for w in verify_proof(proof).winners] == [w["ticket_number"] for w in first["winners"]]

@@ -68,3 +68,43 @@ def test_concurrent_grants_across_two_processes_never_overlap(pg_admin_dsn: str,
     finally:
         drop_pg_database(pg_admin_dsn, "mp_core")
         drop_pg_database(pg_admin_dsn, "mp_business")
+
+
+def test_two_processes_execute_one_draw(pg_admin_dsn: str, tmp_path: Path) -> None:
+    """Concurrent execute requests to two server processes on one PostgreSQL: one draw."""
+    urls = DbUrls(
+        core=create_pg_database(pg_admin_dsn, "mpd_core"),
+        business=create_pg_database(pg_admin_dsn, "mpd_business"),
+        backend="postgresql",
+    )
+    try:
+        app = open_tombola(tmp_path / "var", urls)
+        seeded = seed(app)
+        tickets = app.core.generate_tickets(seeded.raffle_id, 50, amount_cents=5000)
+        assert len(tickets) == 50
+        from server.raffles import service as raffles
+
+        raffles.close_raffle(app, seeded.raffle_id)
+        app.core.draw_initiate(seeded.raffle_id)
+        env = server_env(tmp_path / "var", urls.core, urls.business)
+        headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        with running_server(env) as a, running_server(env) as b:
+
+            def execute(i: int) -> dict:  # type: ignore[type-arg]
+                r = httpx.post(
+                    f"{(a, b)[i % 2]}/core/draw/execute",
+                    json={"raffle_id": seeded.raffle_id},
+                    headers=headers,
+                    timeout=60,
+                )
+                assert r.status_code == 200, r.text
+                return r.json()  # type: ignore[no-any-return]
+
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                results = list(pool.map(execute, range(8)))
+        assert all(r == results[0] for r in results)
+        assert app.core.draw_status(seeded.raffle_id)["state"] == "DRAWN"
+        app.close()
+    finally:
+        drop_pg_database(pg_admin_dsn, "mpd_core")
+        drop_pg_database(pg_admin_dsn, "mpd_business")
