@@ -97,8 +97,9 @@ def create_app(settings: Settings | None = None, tombola: Tombola | None = None)
     app.dependency_overrides[get_core] = lambda: app.state.tombola.core
     app.include_router(device_router)
     app.include_router(admin_router)
-    app.include_router(interface_router)
-    app.include_router(core_ticket_router, prefix="/core")
+    # The interface layer and the core's own API are for operators' systems, never the public.
+    app.include_router(interface_router, dependencies=[AdminDep])
+    app.include_router(core_ticket_router, prefix="/core", dependencies=[AdminDep])
     app.include_router(draw_router, prefix="/core", dependencies=[AdminDep])
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app

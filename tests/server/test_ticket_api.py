@@ -5,10 +5,20 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from server.context import Tombola
-from tests.support.app import Seed
+from tests.support.app import ADMIN_TOKEN, Seed
+
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+def test_ticket_api_needs_the_admin_token(client: TestClient, seeded: Seed) -> None:
+    resp = client.post("/core/tickets/generate", json={"raffle_id": seeded.raffle_id})
+    assert (resp.status_code, resp.json()["error"]) == (401, "unauthorized")
+    resp = client.post(f"/raffle/{seeded.raffle_id}/tickets/generate")
+    assert resp.status_code == 401
 
 
 def test_generate_validate_list_and_void(client: TestClient, tombola: Tombola, seeded: Seed) -> None:
+    client.headers.update(ADMIN)
     resp = client.post("/core/tickets/generate", json={"raffle_id": seeded.raffle_id, "quantity": 3})
     assert resp.status_code == 200, resp.text
     tickets = resp.json()["tickets"]
@@ -32,6 +42,7 @@ def test_generate_validate_list_and_void(client: TestClient, tombola: Tombola, s
 
 
 def test_bad_requests_get_codes(client: TestClient, seeded: Seed) -> None:
+    client.headers.update(ADMIN)
     resp = client.post(f"/raffle/{seeded.raffle_id}/tickets/generate", params={"quantity": 101})
     assert (resp.status_code, resp.json()["error"]) == (422, "malformed")
     resp = client.post("/core/tickets/generate", json={"raffle_id": "rf-NONE"})
@@ -41,6 +52,7 @@ def test_bad_requests_get_codes(client: TestClient, seeded: Seed) -> None:
 
 
 def test_rate_limit(client: TestClient, seeded: Seed) -> None:
+    client.headers.update(ADMIN)
     from limits import parse
 
     client.app.state.ticket_rate = parse("5/minute")  # type: ignore[attr-defined]
