@@ -77,7 +77,7 @@ def _chi_square_bins(tickets: int, total: int) -> list[int]:
     return sorted({round(i * tickets / bins) for i in range(bins + 1)})
 
 
-def analyse(positions: Sequence[int], tickets: int) -> dict[str, Any]:
+def analyse(positions: Sequence[int], tickets: int, alpha: float = ALPHA) -> dict[str, Any]:
     """Chi-square goodness-of-fit and Kolmogorov-Smirnov tests of ``positions`` against uniform
     on ``[0, tickets)``."""
     import numpy as np
@@ -101,7 +101,7 @@ def analyse(positions: Sequence[int], tickets: int) -> dict[str, Any]:
         "chi2_bins": len(edges) - 1,
         "ks": float(ks.statistic),
         "ks_p": float(ks.pvalue),
-        "passed": bool(chi.pvalue >= ALPHA and ks.pvalue >= ALPHA),
+        "passed": bool(chi.pvalue >= alpha and ks.pvalue >= alpha),
     }
 
 
@@ -142,6 +142,7 @@ def fairness(
     png_path: Path,
     *,
     draw_fn: DrawFn | None = None,
+    alpha: float = ALPHA,
 ) -> dict[str, Any]:
     """Run ``draws`` synthetic draws of ``winners`` prizes over ``tickets`` tickets and test the
     winning positions for uniformity; write the histogram to ``png_path``.
@@ -166,7 +167,7 @@ def fairness(
     for i in range(draws):
         positions.extend(draw(f"{run_id}-{i}", ticket_list, winners))
     elapsed = time.perf_counter() - started
-    result = analyse(positions, tickets)
+    result = analyse(positions, tickets, alpha)
     histogram(
         positions,
         tickets,
@@ -179,7 +180,7 @@ def fairness(
         "tickets": tickets,
         "winners_per_draw": winners,
         **{k: result[k] for k in ("chi2", "chi2_p", "chi2_bins", "ks", "ks_p")},
-        "alpha": ALPHA,
+        "alpha": alpha,
         "elapsed_s": round(elapsed, 3),
         "ms_per_draw": round(1000 * elapsed / draws, 3),
         "histogram": str(png_path),
