@@ -47,6 +47,7 @@ __all__ = [
     "bulk_insert",
     "init_hsm",
     "make_engine",
+    "migrate",
 ]
 
 

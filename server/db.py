@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-
 from gli_core.api import make_engine
+from gli_core.api import migrate as _migrate
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -15,8 +13,5 @@ __all__ = ["make_engine", "migrate"]
 
 
 def migrate(url: str, revision: str = "head") -> None:
-    """Bring the business database at ``url`` to ``revision``."""
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    command.upgrade(cfg, revision)
+    """Bring the business database at ``url`` to ``revision`` (its own Alembic history)."""
+    _migrate(url, MIGRATIONS, revision)

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, insert, select, update
+from sqlalchemy import Engine, and_, insert, select, update
 
 from gli_core.draw import proof as proofs
 from gli_core.draw.selection import DrawTicket, RedrawRequest, parse_prize_table
@@ -330,7 +330,3 @@ class DrawService:
                 )
             ).all()
         return {r.raffle_id for r in rows}
-
-    def count(self) -> int:
-        with self.engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(DRAW)).scalar_one())
