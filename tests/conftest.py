@@ -24,11 +24,16 @@ Fixtures available everywhere:
     every ``Tombola.open`` and ``tombola`` subprocess finds it; ``hsm`` is an open ``Hsm`` on it
     with a key prefix of its own (``tests/support/hsm.py``).
 
+``moto_server`` (session)
+    moto's standalone server (S3, KMS) on a loopback port; ``.client("s3")`` gives a boto3
+    client for it; ``tests/support/moto.py`` also has ``TcpCut``, a proxy whose link can be cut.
+
 Markers (declared in pyproject.toml): ``postgres``, ``slow``, ``hsm``, ``kivy``.
 """
 
 from tests.support.app import client, clock, seeded, tombola
 from tests.support.hsm import hsm, hsm_token
+from tests.support.moto import moto_server
 from tests.support.postgres import db_backend, pg_admin_dsn
 
 __all__ = [
@@ -37,6 +42,7 @@ __all__ = [
     "db_backend",
     "hsm",
     "hsm_token",
+    "moto_server",
     "pg_admin_dsn",
     "seeded",
     "tombola",
