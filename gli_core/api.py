@@ -9,12 +9,17 @@ runs.
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, insert
 
+from gli_core.audit.config import AuditConfig
+from gli_core.audit.entry import AuditEvent, acting_as, current_actor, set_actor
+from gli_core.audit.log import AuditLog, SignedCheckpoint
+from gli_core.audit.note import NoteSigner, NoteVerifier, audit_origin
 from gli_core.bulk import bulk_insert
 from gli_core.db import make_engine, migrate
 from gli_core.draw.service import DEFAULT_PRIZE_TABLE, DrawService, TicketSetFrozen, VrfSigner
@@ -36,27 +41,37 @@ from sync_protocol.signing import PublicKey, Signer
 RNG_CALL = RngCallRow.__table__  # type: ignore[attr-defined]
 
 __all__ = [
+    "AuditConfig",
+    "AuditEvent",
+    "AuditLog",
     "Core",
     "GrantView",
     "HsmConfig",
     "HsmUnavailable",
     "RaffleSpec",
     "RecordResult",
+    "SignedCheckpoint",
     "TicketSale",
     "TicketView",
+    "acting_as",
     "bulk_insert",
+    "current_actor",
     "init_hsm",
     "make_engine",
     "migrate",
+    "set_actor",
 ]
 
 
 class Core:
     """The certified core: ticket registry and grant signing (draws and audit come with their issues)."""
 
-    def __init__(self, engine: Engine, signer: Signer) -> None:
+    def __init__(self, engine: Engine, signer: Signer, audit_signer: NoteSigner | None = None) -> None:
         self.engine = engine
-        self.registry = Registry(engine, signer)
+        #: the append-only audit log; every core state change appends to it in its own transaction
+        self.audit = AuditLog(engine, audit_signer, origin=audit_origin(secrets.token_hex(6)))
+        self.registry = Registry(engine, signer, self.audit)
+        self.audit_config = AuditConfig(archive="none")
         #: the token, when the core was opened with one (unit tests pass a software signer)
         self.hsm: Hsm | None = None
         self.rng: RngService | None = None
@@ -81,7 +96,14 @@ class Core:
         detail = {
             k: v for k, v in call.to_dict().items() if k in ("operation", "lo", "hi", "n_bytes", "outcome", "detail")
         }
+        event = AuditEvent(
+            type="rng.call" if call.outcome == "ok" else "rng.health_failure",
+            actor=current_actor(),
+            payload={"request_id": call.request_id, "purpose": call.purpose, "raffle_id": call.raffle_id, **detail}
+            | ({"output_sha256": call.output_sha256} if call.output_sha256 else {}),
+        )
         with self.engine.begin() as conn:
+            self.audit.append(conn, [event])
             conn.execute(
                 insert(RNG_CALL).values(
                     id=call.request_id,
@@ -99,7 +121,15 @@ class Core:
         return self.draws
 
     @classmethod
-    def open(cls, db_url: str, key_dir: Path, *, run_migrations: bool = True, hsm: HsmConfig | None = None) -> Core:
+    def open(
+        cls,
+        db_url: str,
+        key_dir: Path,
+        *,
+        run_migrations: bool = True,
+        hsm: HsmConfig | None = None,
+        audit: AuditConfig | None = None,
+    ) -> Core:
         """Open (and migrate) the core database at ``db_url``; sign grants with the HSM's key.
 
         ``hsm`` defaults to the ``TOMBOLA_HSM_*`` environment, with the embedded SoftHSM2 token
@@ -117,6 +147,8 @@ class Core:
             signer = token.grant_signer()
             token.vrf_key()
             core = cls(make_engine(db_url), signer)
+            core.audit_config = audit or AuditConfig.from_env(home=key_dir.parent)
+            core.audit.signer = core._audit_signer(token, core.audit_config)
             core._attach(token)
             for old in token.grant_signers():
                 Registry(core.engine, old).record_signer()
@@ -124,6 +156,49 @@ class Core:
             token.close()
             raise
         return core
+
+    def _audit_signer(self, token: Hsm, config: AuditConfig) -> NoteSigner:
+        from gli_core.audit.signers import HsmNoteSigner, KmsNoteSigner
+
+        if config.signer == "kms":
+            assert config.kms_key_id is not None
+            return KmsNoteSigner(config.aws_client("kms"), config.kms_key_id, self.audit.origin)
+        return HsmNoteSigner(token, self.audit.origin)
+
+    def audit_verifiers(self) -> list[NoteVerifier]:
+        """The verifier keys of every checkpoint key this log has used (all HSM generations, or KMS)."""
+        from gli_core.audit.signers import hsm_audit_verifiers
+
+        keys: list[NoteVerifier] = []
+        if self.hsm is not None:
+            keys += hsm_audit_verifiers(self.hsm, self.audit.origin)
+        signer = self.audit.signer
+        if signer is not None and hasattr(signer, "verifier"):
+            keys.append(signer.verifier())
+        unique = {k.vkey: k for k in keys}
+        return list(unique.values())
+
+    def audit_stores(self) -> list[Any]:
+        """The archive stores the configuration names (local segment directory, S3 Object Lock)."""
+        from gli_core.audit.store import LocalSegmentStore, S3SegmentStore
+
+        config = self.audit_config
+        if config.archive == "local" and config.local_dir is not None:
+            return [LocalSegmentStore(config.local_dir)]
+        if config.archive == "s3" and config.bucket:
+            return [S3SegmentStore(config.aws_client("s3"), config.bucket, retention_days=config.retention_days)]
+        return []
+
+    def audit_shipper(self, stores: Sequence[Any] | None = None) -> Any:
+        """A :class:`~gli_core.audit.shipper.Shipper` of this log to ``stores`` (default: configured)."""
+        from gli_core.audit.shipper import Shipper
+
+        chosen = self.audit_stores() if stores is None else list(stores)
+        return Shipper(self.audit, chosen, self.audit, segment_size=self.audit_config.segment_size)
+
+    def audit_append(self, events: Sequence[AuditEvent]) -> list[int]:
+        """Append events that have no core state change of their own (outbox drains, logins)."""
+        return self.audit.append_now(events)
 
     def close(self) -> None:
         self.engine.dispose()

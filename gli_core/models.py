@@ -41,6 +41,7 @@ class CoreRaffle(CoreBase, table=True):
     sales_open_at_ms: int = Field(sa_column=_ms())
     sales_close_at_ms: int = Field(sa_column=_ms())
     status: str = Field(default="open", max_length=16)
+    tenant: str = Field(default="", max_length=64, description="the organisation owning the raffle (audit tenant)")
     created_at_ms: int = Field(sa_column=_ms())
 
 
@@ -86,6 +87,11 @@ class Ticket(CoreBase, table=True):
     amount_cents: int = Field(default=0, description="this ticket's share of its sale's amount")
     status: str = Field(default="sold", max_length=16)
     recorded_at_ms: int = Field(sa_column=_ms())
+    leaf_hash: bytes | None = Field(
+        default=None,
+        description="SHA-256 of the ticket's Merkle leaf input (gli_core.draw.proof.ticket_leaf_hash), "
+        "stored when recorded; NULL for tickets recorded before migration 0004 or that cannot be encoded",
+    )
 
 
 class SigningKey(CoreBase, table=True):
@@ -126,6 +132,11 @@ class Draw(CoreBase, table=True):
     ticket_count: int = 0
     gross_cents: int = 0
     proof: str = Field(default="")
+    audit_index: int | None = Field(
+        default=None,
+        sa_column=Column(BigInteger, nullable=True),
+        description="audit entry of the RECONCILED transition (the draw binds the first checkpoint after it)",
+    )
     updated_at_ms: int = Field(sa_column=_ms())
 
 
@@ -140,3 +151,82 @@ class RngCall(CoreBase, table=True):
     request: str = Field(default="", max_length=200)
     output_sha256: str = Field(default="", max_length=64)
     at_ms: int = Field(sa_column=_ms())
+
+
+class AuditHead(CoreBase, table=True):
+    """The audit log's head: its size and the right edge of its Merkle tree (one row, id 1).
+
+    ``frontier`` holds, as comma-separated hex, the roots of the complete subtrees that the
+    binary expansion of ``size`` splits the log into, largest first: enough to append a leaf and
+    to compute the root of the whole log in O(log n). Appends lock this row (``FOR UPDATE`` on
+    PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite), which is what numbers entries without gaps.
+    """
+
+    __tablename__ = "core_audit_head"
+
+    id: int = Field(primary_key=True)
+    origin: str = Field(default="", max_length=200)
+    size: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    frontier: str = Field(default="")
+    updated_at_ms: int = Field(sa_column=_ms())
+
+
+class AuditEntry(CoreBase, table=True):
+    """One audit-log entry: ``data`` is its leaf data (RFC 8785 canonical JSON, see docs/audit-log.md).
+
+    The other columns repeat fields of ``data`` for queries; the verifier only trusts ``data``.
+    ``source_id`` is the outbox id of an event that came from the business database: unique, so
+    an outbox row drained twice is appended once.
+    """
+
+    __tablename__ = "core_audit_entry"
+    __table_args__ = (
+        Index("ix_core_audit_entry_tenant", "tenant", "idx"),
+        Index("ix_core_audit_entry_type", "type", "idx"),
+    )
+
+    idx: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    time_ms: int = Field(sa_column=_ms())
+    actor: str = Field(max_length=100)
+    tenant: str = Field(default="", max_length=64)
+    type: str = Field(max_length=64)
+    source_id: str | None = Field(default=None, max_length=64, unique=True)
+    data: str
+    leaf_hash: bytes
+
+
+class AuditNode(CoreBase, table=True):
+    """Roots of complete subtrees of 2**level leaves (level >= 8) starting at leaf ``index << level``.
+
+    Written as appends complete them; proofs read them instead of hashing every leaf again.
+    """
+
+    __tablename__ = "core_audit_node"
+
+    level: int = Field(primary_key=True)
+    index: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    hash: bytes
+
+
+class AuditCheckpoint(CoreBase, table=True):
+    """A signed checkpoint (C2SP tlog-checkpoint as a signed note) of the log at ``size``."""
+
+    __tablename__ = "core_audit_checkpoint"
+
+    size: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    root_hash: str = Field(max_length=64)
+    note: str
+    reason: str = Field(default="", max_length=100)
+    signed_at_ms: int = Field(sa_column=_ms())
+
+
+class AuditShipment(CoreBase, table=True):
+    """An audit object (sealed segment or checkpoint) an archive store holds, and its SHA-256."""
+
+    __tablename__ = "core_audit_shipment"
+
+    store: str = Field(primary_key=True, max_length=100)
+    object_key: str = Field(primary_key=True, max_length=200)
+    sha256: str = Field(max_length=64)
+    nbytes: int = Field(sa_column=Column(BigInteger, nullable=False))
+    shipped_at_ms: int = Field(sa_column=_ms())

@@ -145,3 +145,127 @@ def draw_proof(raffle_id: str, core: CoreDep) -> dict[str, Any]:
 @draw_router.post("/{raffle_id}/cancel")
 def draw_cancel(raffle_id: str, body: CancelRequest, core: CoreDep) -> dict[str, Any]:
     return core.draw_cancel(raffle_id, body.reason)
+
+
+# --- the audit log (issue "audit log"): read access for auditors and system admins -----------
+
+
+class AuditScope(BaseModel):
+    """Who reads the log: ``tenant`` None reads every tenant (a system admin or system auditor);
+    a tenant auditor reads only that tenant's entries, and proofs for them."""
+
+    principal: str
+    tenant: str | None = None
+
+
+def audit_scope() -> AuditScope:  # pragma: no cover - always overridden by the app
+    raise RuntimeError("the app must override gli_core.router.audit_scope")
+
+
+ScopeDep = Annotated[AuditScope, Depends(audit_scope)]
+audit_router = APIRouter(prefix="/audit", tags=["core audit log"])
+
+
+def _entry_json(index: int, data: str) -> dict[str, Any]:
+    import json
+
+    return {"index": index, "entry": json.loads(data), "leaf_data": data}
+
+
+def _visible(scope: AuditScope, core: Core, index: int) -> str:
+    tenant, data = core.audit.entry(index)
+    if scope.tenant is not None and tenant != scope.tenant:
+        from gli_core.audit.log import AuditEntryNotFound
+
+        raise AuditEntryNotFound(f"the audit log has no entry {index} for tenant {scope.tenant}")
+    return data
+
+
+@audit_router.get("/checkpoint")
+def audit_latest_checkpoint(core: CoreDep, scope: ScopeDep) -> dict[str, Any]:
+    """The latest signed checkpoint (C2SP signed note) and the log's verifier keys."""
+    latest = core.audit.latest_checkpoint()
+    return {
+        "origin": core.audit.origin,
+        "size": core.audit.size(),
+        "checkpoint": None if latest is None else latest.to_dict(),
+        "keys": [k.vkey for k in core.audit_verifiers()],
+    }
+
+
+@audit_router.post("/checkpoint")
+def audit_sign_checkpoint(core: CoreDep, scope: ScopeDep) -> dict[str, Any]:
+    """Sign a checkpoint of the log as it is now (on demand)."""
+    return core.audit.checkpoint(f"on-demand:{scope.principal}"[:100]).to_dict()
+
+
+@audit_router.get("/checkpoints")
+def audit_checkpoints(
+    core: CoreDep,
+    scope: ScopeDep,
+    after: Annotated[int, Query(ge=-1)] = -1,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    return {"checkpoints": [c.to_dict() for c in core.audit.checkpoints(after_size=after, limit=limit)]}
+
+
+@audit_router.get("/entries")
+def audit_entries(
+    core: CoreDep,
+    scope: ScopeDep,
+    after: Annotated[int, Query(ge=-1)] = -1,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    type: Annotated[str | None, Query(max_length=64)] = None,
+    tenant: Annotated[str | None, Query(max_length=64)] = None,
+) -> dict[str, Any]:
+    """Entries after index ``after``; a tenant auditor sees only their tenant's."""
+    if scope.tenant is not None:
+        tenant = scope.tenant
+    rows = core.audit.entries(tenant=tenant, type_prefix=type, after=after, limit=limit)
+    return {"entries": [_entry_json(i, d) for i, d in rows], "size": core.audit.size()}
+
+
+@audit_router.get("/entries/{index}")
+def audit_entry(index: int, core: CoreDep, scope: ScopeDep) -> dict[str, Any]:
+    return _entry_json(index, _visible(scope, core, index))
+
+
+@audit_router.get("/proof/inclusion")
+def audit_inclusion(
+    core: CoreDep,
+    scope: ScopeDep,
+    index: Annotated[int, Query(ge=0)],
+    size: Annotated[int | None, Query(ge=1)] = None,
+) -> dict[str, Any]:
+    """RFC 9162 inclusion proof of entry ``index`` in the tree of ``size`` entries (default: the
+    latest checkpoint's size)."""
+    data = _visible(scope, core, index)
+    if size is None:
+        latest = core.audit.latest_checkpoint()
+        size = latest.size if latest is not None and latest.size > index else core.audit.size()
+    proof = core.audit.inclusion_proof(index, size)
+    return {
+        "index": index,
+        "tree_size": size,
+        "root_hash": core.audit.root_at(size).hex(),
+        "leaf_data": data,
+        "proof": [h.hex() for h in proof],
+    }
+
+
+@audit_router.get("/proof/consistency")
+def audit_consistency(
+    core: CoreDep,
+    scope: ScopeDep,
+    first: Annotated[int, Query(ge=1)],
+    second: Annotated[int, Query(ge=1)],
+) -> dict[str, Any]:
+    """RFC 9162 consistency proof between the trees of ``first`` and ``second`` entries."""
+    proof = core.audit.consistency_proof(first, second)
+    return {
+        "first": first,
+        "second": second,
+        "first_root": core.audit.root_at(first).hex(),
+        "second_root": core.audit.root_at(second).hex(),
+        "proof": [h.hex() for h in proof],
+    }

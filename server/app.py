@@ -9,13 +9,16 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from gli_core.router import draw_router, get_core
 from gli_core.router import router as core_ticket_router
+from server import audit
 from server.config import Settings
 from server.context import Tombola
 from server.deps import AdminDep
 from server.endpoints import admin_router, device_router, interface_router
+from server.maintenance import AuditUpkeep
 from sync_protocol.errors import PayloadTooLarge, TombolaError
 
 Scope = MutableMapping[str, Any]
@@ -73,7 +76,13 @@ def create_app(settings: Settings | None = None, tombola: Tombola | None = None)
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if app.state.tombola is None:
             app.state.tombola = Tombola.open(settings, migrate_dbs=True)
+        upkeep = None
+        if owned:  # a serving process: drain, checkpoint and ship the audit log in the background
+            audit.settings_changed(app.state.tombola)
+            upkeep = AuditUpkeep(app.state.tombola).start()
         yield
+        if upkeep is not None:
+            upkeep.stop()
         if owned:
             app.state.tombola.close()
 
@@ -101,5 +110,14 @@ def create_app(settings: Settings | None = None, tombola: Tombola | None = None)
     app.include_router(interface_router, dependencies=[AdminDep])
     app.include_router(core_ticket_router, prefix="/core", dependencies=[AdminDep])
     app.include_router(draw_router, prefix="/core", dependencies=[AdminDep])
+
+    @app.middleware("http")
+    async def drain_audit_outbox(request: Request, call_next: Any) -> Any:
+        """After a request that may have written, move its audit events into the core's log."""
+        response = await call_next(request)
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            await run_in_threadpool(audit.drain, app.state.tombola)
+        return response
+
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app

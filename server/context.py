@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
-from gli_core.api import Core
+from gli_core.api import AuditConfig, Core
 from server.config import Settings
 from server.db import make_engine, migrate
 
@@ -44,7 +44,11 @@ class Tombola:
         if migrate_dbs:
             migrate(business_url)
         core = Core.open(
-            settings.resolved_core_url(), settings.key_dir, run_migrations=migrate_dbs, hsm=settings.hsm_config()
+            settings.resolved_core_url(),
+            settings.key_dir,
+            run_migrations=migrate_dbs,
+            hsm=settings.hsm_config(),
+            audit=AuditConfig.from_env(home=settings.home),
         )
         return cls(settings=settings, core=core, engine=make_engine(business_url))
 

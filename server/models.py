@@ -134,3 +134,20 @@ class Sale(BusinessBase, table=True):
     voided: bool = False
     source: str = Field(default="sync", max_length=8)
     received_at_ms: int = Field(sa_column=_ms())
+
+
+class AuditOutbox(BusinessBase, table=True):
+    """An audit event written in the same transaction as the business change it records.
+
+    :func:`server.audit.drain` moves rows into the core's audit log (the id becomes the entry's
+    ``source_id``, so a row drained twice is appended once) and deletes them (invariant I7).
+    """
+
+    __tablename__ = "audit_outbox"
+
+    id: str = Field(primary_key=True, max_length=40)
+    time_ms: int = Field(sa_column=_ms())
+    actor: str = Field(max_length=100)
+    tenant: str = Field(default="", max_length=64)
+    type: str = Field(max_length=64)
+    payload: str

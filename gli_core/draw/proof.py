@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gli_core import merkle
+from gli_core.audit import note as notes
 from gli_core.draw import vrf
 from gli_core.draw.selection import (
     MAX_JSON_INT,
@@ -75,6 +76,7 @@ __all__ = [
     "parse_tickets_file",
     "redraw_alpha_bytes",
     "ticket_leaf",
+    "ticket_leaf_hash",
     "ticket_leaf_inputs",
     "ticket_leaves",
     "ticket_root",
@@ -149,6 +151,26 @@ def ticket_leaf_inputs(tickets: Sequence[DrawTicket]) -> list[bytes]:
     (:func:`gli_core.merkle.root_from_prefixed_leaves`).
     """
     return _encode(tickets, b"\x00%b%c%b%c%b")
+
+
+def ticket_leaf_hash(number: int, ticket_id: str, sale_id: str) -> bytes | None:
+    """The leaf hash of one ticket, ``SHA-256(0x00 || leaf)``, or None if it has no leaf encoding.
+
+    The core stores it with each ticket when it records it (``core_ticket.leaf_hash``), so that
+    freezing a ticket set hashes only the interior nodes. It is never trusted on its own: the
+    draw recomputes every leaf from the ticket rows before it derives any randomness. None when
+    the ticket cannot be encoded (an id that is empty, over 255 UTF-8 bytes or not valid
+    Unicode, a number outside ``[0, 2**53)``); the draw then refuses the ticket as
+    :func:`ticket_leaves` does.
+    """
+    try:
+        i8, s8 = ticket_id.encode(), sale_id.encode()
+        leaf = b"\x00%b%c%b%c%b" % (number.to_bytes(8, "big"), len(i8), i8, len(s8), s8)
+    except (UnicodeEncodeError, OverflowError, ValueError, AttributeError, TypeError):
+        return None
+    if not (i8 and s8 and 0 <= number <= MAX_JSON_INT):
+        return None
+    return hashlib.sha256(leaf).digest()
 
 
 def ticket_root(tickets: Sequence[DrawTicket]) -> bytes:
@@ -366,11 +388,13 @@ class ClaimedRedraw:
 
 @dataclass(frozen=True)
 class AuditCheckpoint:
-    """Where the audit log recorded the sales-open commitment (``audit_checkpoint``, optional).
+    """The signed audit checkpoint the draw binds, and the commitment entry it contains.
 
-    ``entry`` is the audit-log entry that published the nonce commitment and the VRF key
-    fingerprint for this raffle; its leaf data is ``canonical_bytes(entry)`` (RFC 8785), included
-    at ``leaf_index`` in the log tree of ``tree_size`` leaves whose root is ``root_hash``.
+    ``note`` is the checkpoint as published (C2SP signed note, ``docs/audit-log.md``) of the audit
+    log at ``tree_size`` leaves with root ``root_hash``: the earliest checkpoint containing the
+    draw's RECONCILED transition. ``entry`` is the audit-log entry (type ``draw.committed``) that
+    published this raffle's nonce commitment and VRF key fingerprint when sales opened; its leaf
+    data is ``canonical_bytes(entry)`` (RFC 8785), included at ``leaf_index``.
     """
 
     tree_size: int
@@ -378,6 +402,8 @@ class AuditCheckpoint:
     leaf_index: int
     inclusion_proof: tuple[bytes, ...]
     entry: dict[str, Any]
+    note: str
+    key: str
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -386,11 +412,16 @@ class AuditCheckpoint:
             "leaf_index": self.leaf_index,
             "inclusion_proof": [h.hex() for h in self.inclusion_proof],
             "entry": self.entry,
+            "note": self.note,
+            "key": self.key,
         }
 
     @classmethod
     def from_dict(cls, value: object, where: str = "audit_checkpoint") -> AuditCheckpoint:
-        data = _obj(value, where, {"tree_size", "root_hash", "leaf_index", "inclusion_proof", "entry"})
+        data = _obj(value, where, {"tree_size", "root_hash", "leaf_index", "inclusion_proof", "entry", "note", "key"})
+        for member in ("note", "key"):
+            if not isinstance(data[member], str):
+                raise ProofInvalid("must be a string", field=f"{where}.{member}")
         entry = data["entry"]
         if not isinstance(entry, dict):
             raise ProofInvalid("must be a JSON object", field=f"{where}.entry")
@@ -403,6 +434,8 @@ class AuditCheckpoint:
                 _hex(h, f"{where}.inclusion_proof[{i}]", merkle.HASH_SIZE) for i, h in enumerate(hashes)
             ),
             entry=entry,
+            note=data["note"],
+            key=data["key"],
         )
 
 
@@ -598,10 +631,15 @@ def check_audit_checkpoint(
         ProofInvalid: the entry names another raffle, commitment or key, or is not included.
     """
     where = "audit_checkpoint"
+    if checkpoint.entry.get("type") != "draw.committed":
+        raise ProofInvalid("the entry must be the draw's draw.committed entry", field=f"{where}.entry.type")
+    payload = checkpoint.entry.get("payload")
+    if not isinstance(payload, dict):
+        raise ProofInvalid("must be a JSON object", field=f"{where}.entry.payload")
     expected = {"raffle_id": raffle_id, "nonce_commitment": nonce_commitment.hex(), "vrf_fingerprint": fingerprint}
     for key, value in expected.items():
-        if checkpoint.entry.get(key) != value:
-            raise ProofInvalid(f"the entry's {key} must be {value!r}", field=f"{where}.entry.{key}")
+        if payload.get(key) != value:
+            raise ProofInvalid(f"the entry's {key} must be {value!r}", field=f"{where}.entry.payload.{key}")
     try:
         leaf = merkle.leaf_hash(canonical_bytes(checkpoint.entry))
     except TombolaError as exc:
@@ -616,6 +654,22 @@ def check_audit_checkpoint(
             f"({exc.detail}): the entry, leaf_index, tree_size, root_hash or inclusion_proof was changed",
             field=where,
         ) from None
+    if checkpoint.entry.get("index") != checkpoint.leaf_index:
+        raise ProofInvalid("the entry's index must be its leaf_index", field=f"{where}.leaf_index")
+    try:
+        opened = notes.open_note(checkpoint.note, [notes.NoteVerifier.parse(checkpoint.key)])
+    except notes.NoteKeyInvalid as exc:
+        raise ProofInvalid(exc.detail, field=f"{where}.key") from None
+    except notes.NoteInvalid as exc:
+        raise ProofInvalid(f"the note is not signed by the key: {exc.detail}", field=f"{where}.note") from None
+    try:
+        head = notes.parse_checkpoint(opened.body)
+    except notes.NoteInvalid as exc:
+        raise ProofInvalid(exc.detail, field=f"{where}.note") from None
+    if head.tree_size != checkpoint.tree_size:
+        raise ProofInvalid(f"the signed note is of tree size {head.tree_size}", field=f"{where}.tree_size")
+    if head.root_hash != checkpoint.root_hash:
+        raise ProofInvalid(f"the signed note's root is {head.root_hash.hex()}", field=f"{where}.root_hash")
 
 
 # --- building ------------------------------------------------------------------------------------

@@ -17,7 +17,10 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Engine, and_, insert, select, update
+from sqlalchemy.engine import Connection
 
+from gli_core.audit.entry import AuditEvent, current_actor, parse_entry
+from gli_core.audit.note import verifier_key
 from gli_core.draw import proof as proofs
 from gli_core.draw.selection import DrawTicket, RedrawRequest, parse_prize_table
 from gli_core.draw.state_machine import DrawEvent, DrawState, InvalidTransition, decide
@@ -95,6 +98,63 @@ class DrawService:
                     updated_at_ms=now,
                 )
             )
+            self._log(
+                conn,
+                raffle_id,
+                "draw.committed",
+                {
+                    "raffle_id": raffle_id,
+                    "nonce_commitment": proofs.nonce_commitment(nonce).hex(),
+                    "vrf_key_id": key.key_id,
+                    "vrf_fingerprint": key.fingerprint,
+                    "prize_table": table,
+                },
+            )
+
+    # -- audit --------------------------------------------------------------------
+    def _log(self, conn: Connection, raffle_id: str, type_: str, payload: Mapping[str, Any]) -> int | None:
+        """Append the event on ``conn``'s transaction (I7); its index, or None without a log."""
+        audit = self.registry.audit
+        if audit is None:
+            return None
+        tenant = conn.execute(select(RAFFLE.c.tenant).where(RAFFLE.c.id == raffle_id)).scalar_one_or_none()
+        event = AuditEvent(type=type_, actor=current_actor(), payload=payload, tenant=tenant or "")
+        return audit.append(conn, [event])[0]
+
+    def _checkpoint(self, reason: str) -> None:
+        """Sign a checkpoint after a draw transition (when the log has a signer)."""
+        audit = self.registry.audit
+        if audit is not None and audit.signer is not None:
+            audit.checkpoint(reason)
+
+    def audit_checkpoint(self, raffle_id: str) -> dict[str, Any] | None:
+        """The audit checkpoint a draw's alpha binds: the earliest signed checkpoint containing the
+        draw's RECONCILED transition, with the inclusion proof of the draw's commitment entry.
+
+        It is fixed once the first such checkpoint exists, so executing again after a crash binds
+        the same one (no second, different draw). None when the core has no audit signer.
+        """
+        audit = self.registry.audit
+        row = self._row(raffle_id)
+        if audit is None or audit.signer is None or row.audit_index is None:
+            return None
+        reconciled = int(row.audit_index)
+        candidates = audit.checkpoints(after_size=reconciled, limit=1)
+        checkpoint = candidates[0] if candidates else audit.checkpoint(f"draw:{raffle_id}:reconciled")
+        committed = audit.entries(type_prefix="draw.committed", tenant=None, after=-1, limit=1_000_000)
+        for index, data in committed:
+            entry = parse_entry(data.encode())
+            if entry["payload"].get("raffle_id") == raffle_id and index < checkpoint.size:
+                return {
+                    "tree_size": checkpoint.size,
+                    "root_hash": checkpoint.root_hash.hex(),
+                    "leaf_index": index,
+                    "inclusion_proof": [h.hex() for h in audit.inclusion_proof(index, checkpoint.size)],
+                    "entry": entry,
+                    "note": checkpoint.note,
+                    "key": verifier_key(audit.signer),
+                }
+        return None
 
     # -- reads --------------------------------------------------------------------
     def _row(self, raffle_id: str) -> Any:
@@ -178,6 +238,22 @@ class DrawService:
                     state=t.after.value, updated_at_ms=self.clock(), **({"reason": reason} if reason else {}), **values
                 )
             ).rowcount
+            if done:
+                payload: dict[str, Any] = {"raffle_id": raffle_id, "from": before.value, "to": t.after.value}
+                if reason:
+                    payload["reason"] = reason
+                if "ticket_root" in values:
+                    payload.update(ticket_root=values["ticket_root"], ticket_count=values.get("ticket_count"))
+                index = self._log(conn, raffle_id, "draw.state_changed", payload)
+                if "proof" in values:
+                    drawn = json.loads(values["proof"])
+                    self._log(
+                        conn, raffle_id, "draw.winners_determined", _winners_payload(raffle_id, values["proof"], drawn)
+                    )
+                if t.after is DrawState.RECONCILED and index is not None:
+                    conn.execute(update(DRAW).where(DRAW.c.raffle_id == raffle_id).values(audit_index=index))
+        if done and not quiet:
+            self._checkpoint(f"draw:{raffle_id}:{t.after.value.lower()}")
         if not done and not quiet:
             raise InvalidTransition(f"the draw of {raffle_id} moved on concurrently; it is no longer {before}")
         return bool(done)
@@ -232,8 +308,10 @@ class DrawService:
             prize_table=json.loads(row.prize_table),
             gross_sales_cents=gross,
             rsasp1=key.raw_rsa,
+            audit_checkpoint=self.audit_checkpoint(raffle_id),
         )
-        self._cas(raffle_id, state, DrawEvent.EXECUTE, quiet=True, proof=json.dumps(proof))
+        if self._cas(raffle_id, state, DrawEvent.EXECUTE, quiet=True, proof=json.dumps(proof)):
+            self._checkpoint(f"draw:{raffle_id}:drawn")
         return self.results(raffle_id)
 
     def redraw(self, raffle_id: str, tier: str, ticket_number: int, reason: str) -> dict[str, Any]:
@@ -260,9 +338,10 @@ class DrawService:
             gross_sales_cents=gross,
             rsasp1=key.raw_rsa,
             redraws=requests,
+            audit_checkpoint=old.get("audit_checkpoint"),
         )
         with self.engine.begin() as conn:
-            conn.execute(
+            done = conn.execute(
                 update(DRAW)
                 .where(
                     and_(
@@ -270,7 +349,23 @@ class DrawService:
                     )
                 )
                 .values(proof=json.dumps(proof), updated_at_ms=self.clock())
-            )
+            ).rowcount
+            if done:
+                latest = proof["redraws"][-1]
+                self._log(
+                    conn,
+                    raffle_id,
+                    "draw.redrawn",
+                    {
+                        "raffle_id": raffle_id,
+                        "tier": latest["tier"],
+                        "replaced_ticket_number": latest["replaced_ticket_number"],
+                        "ticket_number": latest["ticket_number"],
+                        "reason": latest["reason"],
+                    },
+                )
+        if done:
+            self._checkpoint(f"draw:{raffle_id}:redrawn")
         return self.results(raffle_id)
 
     def publish(self, raffle_id: str) -> dict[str, Any]:
@@ -320,6 +415,12 @@ class DrawService:
                 .where(and_(GRANT.c.raffle_id == raffle_id, GRANT.c.device_id == device_id, GRANT.c.status == "active"))
                 .values(status="voided", reason=reason)
             ).rowcount
+            self._log(
+                conn,
+                raffle_id,
+                "draw.remainder_voided",
+                {"raffle_id": raffle_id, "device_id": device_id, "grants_voided": int(count), "reason": reason},
+            )
         return int(count)
 
     def frozen_raffles(self, raffle_ids: Sequence[str]) -> set[str]:
@@ -330,3 +431,20 @@ class DrawService:
                 )
             ).all()
         return {r.raffle_id for r in rows}
+
+
+def _winners_payload(raffle_id: str, proof_text: str, proof: Mapping[str, Any]) -> dict[str, Any]:
+    """What the log keeps of an executed draw: enough to match the published proof."""
+    checkpoint = proof.get("audit_checkpoint")
+    return {
+        "raffle_id": raffle_id,
+        "proof_sha256": hashlib.sha256(proof_text.encode()).hexdigest(),
+        "beta": proof["beta"],
+        "ticket_root": proof["tickets"]["root"],
+        "ticket_count": proof["tickets"]["count"],
+        "winners": [
+            {"tier": w["tier"], "position": w["position"], "ticket_number": w["ticket_number"]}
+            for w in proof["winners"]
+        ],
+        "audit_checkpoint_size": None if checkpoint is None else checkpoint["tree_size"],
+    }

@@ -35,11 +35,12 @@ def open_hsm(config: HsmConfig) -> Hsm:
 def init_hsm(config: HsmConfig) -> Hsm:
     """``tombola init``: for the embedded SoftHSM2 token, generate the PIN into
     ``softhsm_dir/pin`` (0600) when none is configured and create the token; then open it and
-    make sure the current grant and VRF keys exist (generated in the token)."""
+    make sure the current grant, VRF and audit-checkpoint keys exist (generated in the token)."""
     hsm = Hsm.open(prepare_softhsm(config, create_pin=True))
     try:
         hsm.grant_signer()
         hsm.vrf_key()
+        hsm.current("audit")
     except BaseException:
         hsm.close()
         raise

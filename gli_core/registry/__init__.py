@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import uuid6
 from sqlalchemy import Engine, and_, func, insert, select, update
 from sqlalchemy.engine import Connection
 
+from gli_core.audit.entry import AuditEvent, current_actor
 from gli_core.bulk import bulk_insert
+from gli_core.draw.proof import ticket_leaf_hash
 from gli_core.errors import (
     DeviceCapReached,
     InvalidStatusChange,
@@ -36,6 +39,9 @@ from sync_protocol.canonical import domain_bytes
 from sync_protocol.codes import ticket_code
 from sync_protocol.messages import RangeGrant
 from sync_protocol.signing import PublicKey, Signer, b64u_decode, b64u_encode
+
+if TYPE_CHECKING:
+    from gli_core.audit.log import AuditLog
 
 RAFFLE = CoreRaffle.__table__  # type: ignore[attr-defined]
 GRANT = Grant.__table__  # type: ignore[attr-defined]
@@ -64,6 +70,7 @@ class RaffleSpec:
     lease_s: int = 8 * 3600
     max_numbers_per_device: int = 10_000
     status: str = "open"
+    tenant: str = ""
 
 
 @dataclass(frozen=True)
@@ -134,9 +141,15 @@ def _ticket_view(row: object) -> TicketView:
 class Registry:
     """SQL of the ticket registry over one engine (the core database)."""
 
-    def __init__(self, engine: Engine, signer: Signer) -> None:
+    def __init__(self, engine: Engine, signer: Signer, audit: AuditLog | None = None) -> None:
         self.engine = engine
         self.signer = signer
+        #: every state change below appends its audit entry in its own transaction (I7)
+        self.audit = audit
+
+    def _log(self, conn: Connection, type_: str, payload: Mapping[str, Any], tenant: str = "") -> None:
+        if self.audit is not None:
+            self.audit.append(conn, [AuditEvent(type=type_, actor=current_actor(), payload=payload, tenant=tenant)])
 
     # -- keys ---------------------------------------------------------------
     def record_signer(self) -> None:
@@ -152,6 +165,9 @@ class Registry:
                         public_key=b64u_encode(self.signer.public_key),
                         created_at_ms=now_ms(),
                     )
+                )
+                self._log(
+                    conn, "key.generated", {"purpose": "grant", "algorithm": "ed25519", "key_id": self.signer.key_id}
                 )
 
     def public_keys(self) -> list[PublicKey]:
@@ -178,8 +194,24 @@ class Registry:
                     sales_open_at_ms=spec.sales_open_at_ms,
                     sales_close_at_ms=spec.sales_close_at_ms,
                     status=spec.status,
+                    tenant=spec.tenant,
                     created_at_ms=now_ms(),
                 )
+            )
+            self._log(
+                conn,
+                "raffle.created",
+                {
+                    "raffle_id": spec.raffle_id,
+                    "number_space": spec.number_space,
+                    "sales_open_at_ms": spec.sales_open_at_ms,
+                    "sales_close_at_ms": spec.sales_close_at_ms,
+                    "grant_size": spec.grant_size,
+                    "lease_s": spec.lease_s,
+                    "max_numbers_per_device": spec.max_numbers_per_device,
+                    "status": spec.status,
+                },
+                spec.tenant,
             )
 
     def update_raffle(
@@ -191,8 +223,12 @@ class Registry:
         if status is not None:
             values["status"] = status
         with self.engine.begin() as conn:
+            before = self._raffle(conn, raffle_id, lock=True)
             if values:
                 conn.execute(update(RAFFLE).where(RAFFLE.c.id == raffle_id).values(**values))
+                changes = {k: [getattr(before, k), v] for k, v in values.items() if getattr(before, k) != v}
+                if changes:
+                    self._log(conn, "raffle.changed", {"raffle_id": raffle_id, "changes": changes}, before.tenant)
             return self._raffle(conn, raffle_id)
 
     def raffle(self, raffle_id: str) -> RaffleSpec:
@@ -214,6 +250,7 @@ class Registry:
             lease_s=row.lease_s,
             max_numbers_per_device=row.max_numbers_per_device,
             status=row.status,
+            tenant=row.tenant,
         )
 
     # -- grants -------------------------------------------------------------
@@ -277,6 +314,21 @@ class Registry:
                     payload=grant.model_dump_json(exclude_none=True),
                 )
             )
+            self._log(
+                conn,
+                "grant.issued",
+                {
+                    "grant_id": grant.grant_id,
+                    "raffle_id": raffle_id,
+                    "device_id": device_id,
+                    "first_number": first,
+                    "last_number": last,
+                    "kind": kind,
+                    "reason": reason,
+                    "signer_key_id": grant.signer_key_id,
+                },
+                spec.tenant,
+            )
         return grant
 
     def grants(
@@ -299,6 +351,26 @@ class Registry:
     def set_grants_status(self, grant_ids: Sequence[str], status: str, reason: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(update(GRANT).where(GRANT.c.id.in_(list(grant_ids))).values(status=status, reason=reason))
+            rows = conn.execute(
+                select(GRANT.c.id, GRANT.c.raffle_id, GRANT.c.device_id, RAFFLE.c.tenant)
+                .join(RAFFLE, RAFFLE.c.id == GRANT.c.raffle_id)
+                .where(GRANT.c.id.in_(list(grant_ids)))
+                .order_by(GRANT.c.id)
+            ).all()
+            for tenant in sorted({r.tenant for r in rows}):
+                mine = [r for r in rows if r.tenant == tenant]
+                self._log(
+                    conn,
+                    "grant.voided" if status == "voided" else "grant.status_changed",
+                    {
+                        "grants": [
+                            {"grant_id": r.id, "raffle_id": r.raffle_id, "device_id": r.device_id} for r in mine
+                        ],
+                        "status": status,
+                        "reason": reason,
+                    },
+                    tenant,
+                )
 
     def device_synced(self, device_id: str, at_ms: int) -> None:
         """Note that ``device_id`` completed a sync at ``at_ms`` (the draw's reconciliation gate)."""
@@ -380,22 +452,25 @@ class Registry:
                         raise SaleConflict(f"sale {sale.sale_id} is on record with other numbers")
                     duplicates += 1
                     continue
-                rows.extend(
-                    {
-                        "amount_cents": amount,
-                        "id": str(uuid6.uuid7()),
-                        "raffle_id": sale.raffle_id,
-                        "number": number,
-                        "sale_id": sale.sale_id,
-                        "device_id": sale.device_id,
-                        "seq": sale.seq,
-                        "record_hash": sale.record_hash,
-                        "verification_code": ticket_code(sale.raffle_id, number, sale.record_hash),
-                        "status": "sold",
-                        "recorded_at_ms": recorded_at,
-                    }
-                    for number, amount in zip(sale.numbers, sale.ticket_amounts(), strict=True)
-                )
+                for number, amount in zip(sale.numbers, sale.ticket_amounts(), strict=True):
+                    ticket_id = str(uuid6.uuid7())
+                    rows.append(
+                        {
+                            "amount_cents": amount,
+                            "id": ticket_id,
+                            "raffle_id": sale.raffle_id,
+                            "number": number,
+                            "sale_id": sale.sale_id,
+                            "device_id": sale.device_id,
+                            "seq": sale.seq,
+                            "record_hash": sale.record_hash,
+                            "verification_code": ticket_code(sale.raffle_id, number, sale.record_hash),
+                            "status": "sold",
+                            "recorded_at_ms": recorded_at,
+                            # the draw's leaf hash, so freezing hashes no leaf (checked again at execute)
+                            "leaf_hash": ticket_leaf_hash(number, ticket_id, sale.sale_id),
+                        }
+                    )
             if rows:
                 bulk_insert(conn, TICKET, rows)
             voided = 0
@@ -504,4 +579,17 @@ class Registry:
             if (row.status, status) not in _STATUS_CHANGES:
                 raise InvalidStatusChange(f"a {row.status} ticket cannot become {status}")
             conn.execute(update(TICKET).where(TICKET.c.id == ticket_id).values(status=status))
+            tenant = conn.execute(select(RAFFLE.c.tenant).where(RAFFLE.c.id == row.raffle_id)).scalar_one_or_none()
+            self._log(
+                conn,
+                "ticket.status_changed",
+                {
+                    "ticket_id": ticket_id,
+                    "raffle_id": row.raffle_id,
+                    "number": row.number,
+                    "from": row.status,
+                    "to": status,
+                },
+                tenant or "",
+            )
         return self.ticket(ticket_id)

@@ -419,7 +419,7 @@ def test_tombola_init_creates_the_embedded_token_pin_and_keys(tmp_path: Path) ->
     assert (tmp_path / "var" / "hsm" / "so-pin").stat().st_mode & 0o777 == 0o600
     assert pin_file.read_text().strip() not in json.dumps(first)
     assert first["hsm"]["token_label"] == "tombola"
-    assert {k["purpose"] for k in first["hsm"]["keys"]} == {"grant", "vrf"}
+    assert {k["purpose"] for k in first["hsm"]["keys"]} == {"grant", "vrf", "audit"}
     grant_key = next(k for k in first["hsm"]["keys"] if k["purpose"] == "grant")
     assert [k["key_id"] for k in first["server_keys"]] == [grant_key["key_id"]]
     assert not (tmp_path / "var" / "keys" / "grant-signing.pem").exists()

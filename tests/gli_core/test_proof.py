@@ -17,6 +17,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gli_core import merkle
+from gli_core.audit.note import Checkpoint, SoftwareNoteSigner, checkpoint_body, sign_note, verifier_key
 from gli_core.draw import (
     ALGORITHM,
     SCHEMA,
@@ -71,24 +72,44 @@ def make_tickets(count: int = 15) -> list[DrawTicket]:
     return [DrawTicket(n, f"0190-ticket-{n}", f"0190-sale-{n // 2}") for n in range(10, 10 + 3 * count, 3)]
 
 
+AUDIT_SIGNER = SoftwareNoteSigner.generate("tombola.test/audit/proof")
+
+
 def audit_checkpoint(raffle_id: str, key: VrfPublicKey, nonce: bytes) -> dict[str, Any]:
-    """An audit log of five entries whose third publishes the commitment and the key."""
-    entry = {
-        "event": "sales_open",
-        "raffle_id": raffle_id,
-        "nonce_commitment": nonce_commitment(nonce).hex(),
-        "vrf_fingerprint": key.fingerprint,
-        "at_ms": 1_700_000_000_000,
-    }
-    entries: list[dict[str, Any]] = [{"event": "boot", "n": i} for i in range(5)]
-    entries[2] = entry
+    """An audit log of five entries whose third publishes the commitment and the key, signed."""
+    entries: list[dict[str, Any]] = [
+        {
+            "v": 1,
+            "index": i,
+            "time_ms": 1_700_000_000_000 + i,
+            "actor": "service:core",
+            "tenant": "",
+            "type": "rng.call",
+            "payload": {"n": i},
+        }
+        for i in range(5)
+    ]
+    entries[2].update(
+        type="draw.committed",
+        payload={
+            "raffle_id": raffle_id,
+            "nonce_commitment": nonce_commitment(nonce).hex(),
+            "vrf_fingerprint": key.fingerprint,
+            "vrf_key_id": key.key_id,
+            "prize_table": [],
+        },
+    )
     leaves = [merkle.leaf_hash(canonical_bytes(e)) for e in entries]
+    root = merkle.root(leaves)
+    body = checkpoint_body(Checkpoint(AUDIT_SIGNER.key_name, 5, root, ()))
     return {
         "tree_size": 5,
-        "root_hash": merkle.root(leaves).hex(),
+        "root_hash": root.hex(),
         "leaf_index": 2,
         "inclusion_proof": [h.hex() for h in merkle.inclusion_proof(leaves, 2)],
-        "entry": entry,
+        "entry": entries[2],
+        "note": sign_note(body, [AUDIT_SIGNER]),
+        "key": verifier_key(AUDIT_SIGNER),
     }
 
 
@@ -373,9 +394,9 @@ DERIVED = {"alpha", "tickets.root", "tickets.count", "vrf.key_id", "vrf.fingerpr
 
 #: Inputs the audit entry repeats: a change there shows as the entry no longer matching.
 ECHOED = {
-    "raffle_id": "audit_checkpoint.entry.raffle_id",
-    "nonce": "audit_checkpoint.entry.nonce_commitment",
-    "vrf.n": "audit_checkpoint.entry.vrf_fingerprint",
+    "raffle_id": "audit_checkpoint.entry.payload.raffle_id",
+    "nonce": "audit_checkpoint.entry.payload.nonce_commitment",
+    "vrf.n": "audit_checkpoint.entry.payload.vrf_fingerprint",
 }
 
 
@@ -397,7 +418,7 @@ def test_the_tamper_walk_covers_every_kind_of_member() -> None:
         "nonce",
         "tickets.list[14][2]",
         "redraws[1].reason",
-        "audit_checkpoint.entry.at_ms",
+        "audit_checkpoint.entry.time_ms",
     ):
         assert member in LEAVES
 
@@ -426,7 +447,7 @@ def test_removing_or_adding_a_member_fails(path: Path_) -> None:
     with pytest.raises(ProofInvalid) as exc:
         verify_proof(proof)
     # The audit entry is the log's own object: a new member there breaks its inclusion instead.
-    expected = "audit_checkpoint" if dotted(path) == "audit_checkpoint.entry" else "comment"
+    expected = "audit_checkpoint" if dotted(path).startswith("audit_checkpoint.entry") else "comment"
     assert exc.value.field.endswith(expected)
 
 

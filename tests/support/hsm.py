@@ -79,6 +79,7 @@ def hsm_token(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HsmToken | N
         with open_hsm(token.config()) as h:
             h.grant_signer()
             h.vrf_key()
+            h.current("audit")
         yield token
     finally:
         for key, value in saved.items():

@@ -1,0 +1,248 @@
+"""Audit-log entries: what an event is, which events exist, and the bytes a leaf hashes.
+
+An entry's leaf data (RFC 9162 leaf input) is the RFC 8785 canonical JSON of::
+
+    {"v": 1, "index": <int>, "time_ms": <int>, "actor": "<kind>:<id>", "tenant": "<id or ''>",
+     "type": "<event type>", "payload": {...}}
+
+``index`` is the entry's position in the log (0-based, without gaps), so a removed, reordered or
+inserted entry changes the bytes of every entry after it as well as the tree. ``actor`` names who
+caused the event: ``user:<id>``, ``device:<id>`` or ``service:<name>``. ``tenant`` is the
+organisation the event belongs to (empty for installation-wide events). ``type`` is one of
+:data:`EVENT_TYPES`. Canonical JSON has no raw newline, so entries can be stored one per line.
+
+The payload never carries card data or secrets: :func:`check_payload` refuses a key that names
+one (:data:`FORBIDDEN_KEYS`) and any string that looks like a card number (13 to 19 digits,
+separators allowed, passing the Luhn check). ``docs/audit-log.md`` is the normative description.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from gli_core.errors import CoreError
+from sync_protocol.canonical import canonical_bytes
+
+__all__ = [
+    "ENTRY_VERSION",
+    "EVENT_TYPES",
+    "FORBIDDEN_KEYS",
+    "AuditEntryInvalid",
+    "AuditEvent",
+    "acting_as",
+    "check_payload",
+    "current_actor",
+    "entry_bytes",
+    "entry_dict",
+    "parse_entry",
+    "set_actor",
+]
+
+ENTRY_VERSION = 1
+
+#: Every event type the log accepts, with what it records (docs/audit-log.md lists their payloads).
+EVENT_TYPES: dict[str, str] = {
+    # devices and enrollment (business database, through the outbox)
+    "enrollment.code_created": "an admin created a single-use enrollment code for a venue",
+    "device.enrolled": "a device enrolled with a code and its public key",
+    "device.revoked": "an admin revoked a device",
+    # grants (core)
+    "grant.issued": "a signed range of ticket numbers was given to a device (initial, top-up, extension, online)",
+    "grant.voided": "grants were voided (lost device, void-remainder) with a reason",
+    "grant.status_changed": "grants changed status otherwise, with a reason",
+    # sales (core and business)
+    "tickets.recorded": "the core recorded the tickets of a set of sales (one sync batch or online sale)",
+    "tickets.voided": "the core marked the tickets of voided sales",
+    "ticket.status_changed": "a ticket's status was changed through the ticket API",
+    "sync.accepted": "a device's signed batch was accepted (records accepted and rejected, chain head)",
+    "sync.rejected": "a device's request or batch was refused as a whole, with the reason",
+    "sale.rejected": "a record of an accepted batch was refused with a reason (it stays in the chain)",
+    # raffles
+    "raffle.created": "a raffle was created",
+    "raffle.changed": "a raffle's settings or status changed",
+    # draws (core)
+    "draw.committed": "the draw's nonce commitment and VRF key were fixed (published when sales open)",
+    "draw.state_changed": "the draw's state machine moved (from, to, reason)",
+    "draw.winners_determined": "the draw was executed: beta, ticket-set root, winners",
+    "draw.redrawn": "a prize was redrawn (declined or unclaimed) with the reason",
+    "draw.remainder_voided": "an admin voided a device's unsynced remainder for the reconciliation gate",
+    "rng.call": "one call to the HSM random number generator (purpose, range, hash of the output)",
+    "rng.health_failure": "the RNG's continuous health test failed; the core failed closed",
+    # access and operations
+    "auth.login": "a user or API token authenticated",
+    "auth.login_failed": "an authentication attempt failed",
+    "auth.permission_changed": "a role, API token or permission was granted, changed or revoked",
+    "auth.break_glass": "break-glass access was used",
+    "settings.changed": "the installation's effective settings changed (fingerprint of non-secret values)",
+    "key.generated": "a key was generated in the HSM (purpose, key id)",
+    "key.rotated": "a purpose key was rotated (old and new key ids)",
+}
+
+#: Payload keys that would carry card data or a secret (compared lower-cased, ``-`` as ``_``).
+FORBIDDEN_KEYS = frozenset(
+    {
+        "pan",
+        "card_number",
+        "cardnumber",
+        "cvv",
+        "cvc",
+        "cvv2",
+        "track",
+        "track1",
+        "track2",
+        "pin",
+        "pin_block",
+        "password",
+        "passphrase",
+        "secret",
+        "private_key",
+        "api_key",
+        "admin_token",
+        "bearer",
+        "enrollment_code",
+        "nonce",  # a draw nonce is secret until the draw (its commitment is logged instead)
+    }
+)
+
+_ACTOR = re.compile(r"^(user|device|service):[A-Za-z0-9._@:\-]{1,90}$")
+_TYPE = re.compile(r"^[a-z_]+\.[a-z_]+$")
+_CARDLIKE = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
+
+
+_ACTOR_VAR: ContextVar[str] = ContextVar("tombola_audit_actor", default="service:core")
+
+
+def current_actor() -> str:
+    """Who the events appended now are attributed to (``service:core`` unless set)."""
+    return _ACTOR_VAR.get()
+
+
+def set_actor(actor: str) -> None:
+    """Attribute the rest of the current context's events to ``actor`` (an async request
+    dependency calls this; the endpoint's thread inherits the context)."""
+    _ACTOR_VAR.set(actor)
+
+
+@contextmanager
+def acting_as(actor: str) -> Iterator[None]:
+    """Attribute the events appended inside the block to ``actor`` (``user:…``, ``device:…``)."""
+    token = _ACTOR_VAR.set(actor)
+    try:
+        yield
+    finally:
+        _ACTOR_VAR.reset(token)
+
+
+class AuditEntryInvalid(CoreError):
+    """An event cannot go into the audit log as given (unknown type, bad actor, forbidden data)."""
+
+    code = "audit_entry_invalid"
+    status = 422
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """An event to append: the log assigns its index (and its time unless ``time_ms`` is given).
+
+    ``source_id`` identifies an event drained from the business database's outbox: the log
+    appends an event with a given ``source_id`` once, however often it is drained.
+    """
+
+    type: str
+    actor: str
+    payload: Mapping[str, Any] = field(default_factory=dict)
+    tenant: str = ""
+    time_ms: int | None = None
+    source_id: str | None = None
+
+    def check(self) -> None:
+        """Raise :class:`AuditEntryInvalid` unless the event can be logged as it is."""
+        if self.type not in EVENT_TYPES:
+            raise AuditEntryInvalid(f"unknown audit event type {self.type!r}; docs/audit-log.md lists them")
+        if not _ACTOR.match(self.actor):
+            raise AuditEntryInvalid(
+                f"actor {self.actor!r} must be user:<id>, device:<id> or service:<name> (at most 90 characters)"
+            )
+        if len(self.tenant) > 64:
+            raise AuditEntryInvalid("tenant must be at most 64 characters")
+        check_payload(self.payload)
+
+
+def _luhn(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def check_payload(payload: Mapping[str, Any], where: str = "payload") -> None:
+    """Refuse card data and secrets anywhere in ``payload`` (keys by name, strings by shape)."""
+    for key, value in payload.items():
+        if not isinstance(key, str):
+            raise AuditEntryInvalid(f"{where} keys must be strings")
+        if key.lower().replace("-", "_") in FORBIDDEN_KEYS:
+            raise AuditEntryInvalid(f"{where}.{key} would put card data or a secret into the audit log")
+        _check_value(value, f"{where}.{key}")
+
+
+def _check_value(value: Any, where: str) -> None:
+    if isinstance(value, Mapping):
+        check_payload(value, where)
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            _check_value(item, f"{where}[{i}]")
+    elif isinstance(value, str):
+        for match in _CARDLIKE.finditer(value):
+            digits = re.sub(r"\D", "", match.group())
+            if 13 <= len(digits) <= 19 and _luhn(digits):
+                raise AuditEntryInvalid(f"{where} looks like a card number; the audit log never stores card data")
+
+
+def entry_dict(index: int, time_ms: int, event: AuditEvent) -> dict[str, Any]:
+    """The entry as JSON: the object whose canonical bytes are the leaf data."""
+    return {
+        "v": ENTRY_VERSION,
+        "index": index,
+        "time_ms": time_ms,
+        "actor": event.actor,
+        "tenant": event.tenant,
+        "type": event.type,
+        "payload": dict(event.payload),
+    }
+
+
+def entry_bytes(index: int, time_ms: int, event: AuditEvent) -> bytes:
+    """The leaf data of the entry: RFC 8785 canonical JSON of :func:`entry_dict`."""
+    return canonical_bytes(entry_dict(index, time_ms, event))
+
+
+_FIELDS = {"v", "index", "time_ms", "actor", "tenant", "type", "payload"}
+
+
+def parse_entry(data: bytes) -> dict[str, Any]:
+    """Parse an entry's leaf data and check its shape (not its place in the log).
+
+    Raises:
+        AuditEntryInvalid: not JSON, or not an entry of version 1.
+    """
+    try:
+        entry = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise AuditEntryInvalid("the entry is not valid JSON") from None
+    if not isinstance(entry, dict) or set(entry) != _FIELDS:
+        raise AuditEntryInvalid(f"an entry is a JSON object with exactly the members {sorted(_FIELDS)}")
+    if entry["v"] != ENTRY_VERSION:
+        raise AuditEntryInvalid(f"unknown entry version {entry['v']!r}")
+    if not isinstance(entry["index"], int) or not isinstance(entry["payload"], dict):
+        raise AuditEntryInvalid("index must be an integer and payload an object")
+    return entry
