@@ -97,7 +97,7 @@ class Core:
             k: v for k, v in call.to_dict().items() if k in ("operation", "lo", "hi", "n_bytes", "outcome", "detail")
         }
         event = AuditEvent(
-            type="rng.call" if call.outcome == "ok" else "rng.health_failure",
+            type="rng.health_failure" if call.outcome in ("health_failure", "refused") else "rng.call",
             actor=current_actor(),
             payload={"request_id": call.request_id, "purpose": call.purpose, "raffle_id": call.raffle_id, **detail}
             | ({"output_sha256": call.output_sha256} if call.output_sha256 else {}),
@@ -151,11 +151,38 @@ class Core:
             core.audit.signer = core._audit_signer(token, core.audit_config)
             core._attach(token)
             for old in token.grant_signers():
-                Registry(core.engine, old).record_signer()
+                Registry(core.engine, old, core.audit).record_signer()
+            core._log_new_keys(token)
         except BaseException:
             token.close()
             raise
         return core
+
+    def _log_new_keys(self, token: Hsm) -> None:
+        """``key.generated`` for every key of the token the log has not recorded yet."""
+        import orjson
+
+        known = {
+            orjson.loads(data)["payload"].get("key_id")
+            for _, data in self.audit.entries(type_prefix="key.generated", after=-1, limit=1_000_000)
+        }
+        new = [k for k in token.public_keys() if k.key_id not in known]
+        self.audit.append_now(
+            [
+                AuditEvent(
+                    type="key.generated",
+                    actor="service:core",
+                    payload={
+                        "purpose": k.purpose or "",
+                        "algorithm": k.algorithm,
+                        "key_id": k.key_id,
+                        "label": k.label,
+                        "public_key": k.public_key.hex(),
+                    },
+                )
+                for k in new
+            ]
+        )
 
     def _audit_signer(self, token: Hsm, config: AuditConfig) -> NoteSigner:
         from gli_core.audit.signers import HsmNoteSigner, KmsNoteSigner
@@ -262,12 +289,26 @@ class Core:
         return self.registry.numbers_taken(raffle_id, numbers)
 
     def record(self, sales: Sequence[TicketSale], voided_sale_ids: Sequence[str] = ()) -> RecordResult:
-        """Record sales and voids; refused once the raffle's ticket set is frozen for its draw."""
-        if self.draws is not None and sales:
-            frozen = self.draws.frozen_raffles(sorted({s.raffle_id for s in sales}))
+        """Record sales and voids; refused once the raffle's ticket set is frozen for its draw.
+
+        The server's sync rules reject such records first (``ticket_set_frozen`` through the
+        rejection protocol); this is the core's own guard, voids included.
+        """
+        if self.draws is not None and (sales or voided_sale_ids):
+            raffle_ids = {s.raffle_id for s in sales}
+            if voided_sale_ids:
+                raffle_ids |= self.registry.raffles_of_sales(voided_sale_ids)
+            frozen = self.draws.frozen_raffles(sorted(raffle_ids))
             if frozen:
                 raise TicketSetFrozen(f"the ticket set of {', '.join(sorted(frozen))} is frozen for the draw")
         return self.registry.record(sales, voided_sale_ids)
+
+    def frozen_raffles(self, raffle_ids: Iterable[str]) -> set[str]:
+        """Which of ``raffle_ids`` have their ticket set frozen for the draw (RECONCILED or later)."""
+        wanted = sorted(set(raffle_ids))
+        if self.draws is None or not wanted:
+            return set()
+        return self.draws.frozen_raffles(wanted)
 
     # draws (spec 1.2): POST /draw/initiate, /draw/execute; GET /draw/{id}/status, /results; cancel
     def draw_status(self, raffle_id: str) -> dict[str, Any]:

@@ -11,12 +11,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from gli_core.router import draw_router, get_core
+from gli_core.router import audit_router, audit_scope, draw_router, get_core
 from gli_core.router import router as core_ticket_router
 from server import audit
 from server.config import Settings
 from server.context import Tombola
-from server.deps import AdminDep
+from server.deps import AdminDep, audit_scope_of
 from server.endpoints import admin_router, device_router, interface_router
 from server.maintenance import AuditUpkeep
 from sync_protocol.errors import PayloadTooLarge, TombolaError
@@ -110,6 +110,10 @@ def create_app(settings: Settings | None = None, tombola: Tombola | None = None)
     app.include_router(interface_router, dependencies=[AdminDep])
     app.include_router(core_ticket_router, prefix="/core", dependencies=[AdminDep])
     app.include_router(draw_router, prefix="/core", dependencies=[AdminDep])
+    # The audit log's read rule (auditors and system admins; a tenant's token sees its tenant) is
+    # the scope dependency itself, not AdminDep.
+    app.dependency_overrides[audit_scope] = audit_scope_of
+    app.include_router(audit_router, prefix="/core")
 
     @app.middleware("http")
     async def drain_audit_outbox(request: Request, call_next: Any) -> Any:

@@ -19,7 +19,8 @@ from typing import Any, TypeVar
 import click
 from sqlalchemy import update
 
-from gli_core.api import init_hsm
+from gli_core.api import acting_as, init_hsm
+from server import audit
 from server.config import Settings
 from server.context import Tombola
 from server.enrollment import service as enrollment
@@ -58,6 +59,18 @@ def _emit(obj: Any, as_json: bool, text: str | Callable[[], str]) -> None:
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 
 
+def _cli_actor() -> str:
+    """``user:<login>@cli``: who ran the command (the operating-system account)."""
+    import getpass
+    import re
+
+    try:
+        login = getpass.getuser()
+    except (KeyError, OSError):
+        login = "unknown"
+    return "user:" + (re.sub(r"[^A-Za-z0-9._\-]", "_", login)[:60] or "unknown") + "@cli"
+
+
 def with_app(fn: F) -> F:
     """Open the installation's services for the handler and close them after."""
 
@@ -65,9 +78,13 @@ def with_app(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         app = Tombola.open(Settings())
         try:
-            return fn(app, *args, **kwargs)
+            with acting_as(_cli_actor()):
+                return fn(app, *args, **kwargs)
         finally:
-            app.close()
+            try:
+                audit.drain(app)  # the command's business events reach the audit log before it exits
+            finally:
+                app.close()
 
     return wrapper  # type: ignore[return-value]
 
@@ -597,3 +614,9 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         sys.exit(1)
+
+
+# Command groups kept in modules of their own (they import the helpers above).
+from server.cli_audit import audit_group  # noqa: E402
+
+cli.add_command(audit_group)

@@ -113,7 +113,9 @@ FORBIDDEN_KEYS = frozenset(
 
 _ACTOR = re.compile(r"^(user|device|service):[A-Za-z0-9._@:\-]{1,90}$")
 _TYPE = re.compile(r"^[a-z_]+\.[a-z_]+$")
-_CARDLIKE = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
+#: 13-19 digits, single spaces or hyphens allowed between them, standing alone (not part of a
+#: longer token such as a UUID: no word character or hyphen on either side).
+_CARDLIKE = re.compile(r"(?<![\w-])\d(?:[ -]?\d){12,18}(?![\w-])")
 
 
 _ACTOR_VAR: ContextVar[str] = ContextVar("tombola_audit_actor", default="service:core")

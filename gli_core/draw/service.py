@@ -14,20 +14,22 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Engine, and_, insert, select, update
 from sqlalchemy.engine import Connection
 
+from gli_core import merkle
 from gli_core.audit.entry import AuditEvent, current_actor, parse_entry
 from gli_core.audit.note import verifier_key
 from gli_core.draw import proof as proofs
-from gli_core.draw.selection import DrawTicket, RedrawRequest, parse_prize_table
+from gli_core.draw.selection import DrawTicket, RedrawRequest, TicketList, parse_prize_table
 from gli_core.draw.state_machine import DrawEvent, DrawState, InvalidTransition, decide
 from gli_core.draw.vrf import VrfPublicKey
 from gli_core.errors import CoreError, RaffleNotFound
 from gli_core.models import Draw, Ticket
 from gli_core.registry import DEVICE_SYNC, GRANT, ONLINE_DEVICE, RAFFLE, Registry
+from sync_protocol.errors import TicketSetFrozen as RecordTicketSetFrozen
 
 DRAW = Draw.__table__  # type: ignore[attr-defined]
 TICKET = Ticket.__table__  # type: ignore[attr-defined]
@@ -47,8 +49,15 @@ class DrawNotReady(CoreError):
     status = 409
 
 
-class TicketSetFrozen(CoreError):
-    code = "ticket_set_frozen"
+class TicketSetFrozen(RecordTicketSetFrozen, CoreError):
+    """The raffle's ticket set is frozen for its draw. The same error (code and meaning) as the sale
+    rejection :class:`sync_protocol.errors.TicketSetFrozen`: the core's own guard of the rule."""
+
+
+class TicketLeafMismatch(CoreError):
+    """A ticket's stored leaf hash is not the hash of its leaf: the draw refuses to run."""
+
+    code = "ticket_leaf_mismatch"
     status = 409
 
 
@@ -258,15 +267,56 @@ class DrawService:
             raise InvalidTransition(f"the draw of {raffle_id} moved on concurrently; it is no longer {before}")
         return bool(done)
 
-    def eligible_tickets(self, raffle_id: str) -> tuple[list[DrawTicket], int]:
-        """Sold tickets by number (voided and refunded never enter), and gross sales."""
+    def _sold_rows(self, raffle_id: str) -> Sequence[Any]:
+        """The sold tickets' rows by number: number, id, sale_id, amount_cents, leaf_hash."""
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(TICKET.c.number, TICKET.c.id, TICKET.c.sale_id, TICKET.c.amount_cents)
+            return conn.execute(
+                select(TICKET.c.number, TICKET.c.id, TICKET.c.sale_id, TICKET.c.amount_cents, TICKET.c.leaf_hash)
                 .where(and_(TICKET.c.raffle_id == raffle_id, TICKET.c.status == "sold"))
                 .order_by(TICKET.c.number)
             ).all()
+
+    def eligible_tickets(self, raffle_id: str) -> tuple[list[DrawTicket], int]:
+        """Sold tickets by number (voided and refunded never enter), and gross sales."""
+        rows = self._sold_rows(raffle_id)
         return [DrawTicket(r.number, r.id, r.sale_id) for r in rows], sum(r.amount_cents for r in rows)
+
+    @staticmethod
+    def _stored_leaf_hashes(rows: Sequence[Any]) -> list[bytes]:
+        """The leaf hashes stored with the tickets when they were recorded (the freeze uses them).
+
+        A ticket recorded before they were stored (NULL) gets its leaf hash computed from its row;
+        a ticket without a leaf encoding is refused here as the proof would refuse it.
+        """
+        hashes: list[bytes | None] = [r.leaf_hash for r in rows]
+        if None in hashes:
+            for i, r in enumerate(rows):
+                if hashes[i] is None:
+                    hashes[i] = merkle.leaf_hash(proofs.ticket_leaf(DrawTicket(r.number, r.id, r.sale_id)))
+        return cast(list[bytes], hashes)
+
+    def _check_against_frozen(
+        self, raffle_id: str, row: Any, tickets: Sequence[DrawTicket], stored: list[bytes | None]
+    ) -> None:
+        """Recompute every leaf from the ticket rows, as the proof and its verifier do, and refuse to
+        draw when a stored leaf hash does not match its ticket or the set differs from the frozen one.
+
+        Raises:
+            TicketLeafMismatch: a stored leaf hash is not the hash of its ticket's leaf (``tickets``
+                names the first few numbers): the core database was altered.
+            TicketSetFrozen: the ticket set (or gross) is not the one committed at the freeze.
+        """
+        computed = merkle.leaf_hashes(proofs.ticket_leaves(tickets))
+        if stored != computed:
+            bad = [t.number for t, s, c in zip(tickets, stored, computed, strict=True) if s is not None and s != c]
+            if bad:
+                raise TicketLeafMismatch(
+                    f"the stored leaf hash of {len(bad)} ticket(s) of {raffle_id} does not match the ticket "
+                    f"(first: number {bad[0]}): the core database was altered; refusing to draw",
+                    tickets=bad[:20],
+                )
+        if merkle.root(computed).hex() != row.ticket_root:
+            raise TicketSetFrozen(f"the tickets of {raffle_id} changed after they were frozen; refusing to draw")
 
     def initiate(self, raffle_id: str) -> dict[str, Any]:
         """Check the reconciliation gate and freeze the ticket set (RECONCILED)."""
@@ -283,9 +333,12 @@ class DrawService:
                 "or void their unsynced remainder with a reason",
                 devices=[d["device_id"] for d in blocking],
             )
-        tickets, gross = self.eligible_tickets(raffle_id)
-        root = proofs.ticket_root(tickets).hex()
-        self._cas(raffle_id, state, DrawEvent.RECONCILE, ticket_root=root, ticket_count=len(tickets), gross_cents=gross)
+        rows = self._sold_rows(raffle_id)
+        # The root from the leaf hashes stored at record time: only the interior nodes are hashed
+        # here. Execute recomputes every leaf from the ticket rows before deriving any randomness.
+        root = merkle.root(self._stored_leaf_hashes(rows)).hex()
+        gross = sum(r.amount_cents for r in rows)
+        self._cas(raffle_id, state, DrawEvent.RECONCILE, ticket_root=root, ticket_count=len(rows), gross_cents=gross)
         return self.status(raffle_id)
 
     def execute(self, raffle_id: str) -> dict[str, Any]:
@@ -296,8 +349,11 @@ class DrawService:
         if state is not DrawState.RECONCILED:
             raise DrawNotReady(f"raffle {raffle_id} is {state}: initiate the draw first")
         row = self._row(raffle_id)
-        tickets, gross = self.eligible_tickets(raffle_id)
-        if proofs.ticket_root(tickets).hex() != row.ticket_root or gross != row.gross_cents:
+        rows = self._sold_rows(raffle_id)
+        tickets = TicketList([DrawTicket(r.number, r.id, r.sale_id) for r in rows])
+        gross = sum(r.amount_cents for r in rows)
+        self._check_against_frozen(raffle_id, row, tickets, [r.leaf_hash for r in rows])
+        if gross != row.gross_cents:
             raise TicketSetFrozen(f"the tickets of {raffle_id} changed after they were frozen; refusing to draw")
         key = self.vrf_key()
         proof = proofs.build_proof(

@@ -492,6 +492,20 @@ class Registry:
             voided_tickets=voided,
         )
 
+    def raffles_of_sales(self, sale_ids: Sequence[str]) -> set[str]:
+        """The raffles of the recorded tickets of ``sale_ids``."""
+        found: set[str] = set()
+        with self.engine.connect() as conn:
+            for start in range(0, len(sale_ids), 1000):
+                found.update(
+                    conn.execute(
+                        select(TICKET.c.raffle_id)
+                        .where(TICKET.c.sale_id.in_(list(sale_ids[start : start + 1000])))
+                        .distinct()
+                    ).scalars()
+                )
+        return found
+
     @staticmethod
     def _recorded_numbers(conn: Connection, sale_ids: Sequence[str]) -> dict[str, list[int]]:
         found: dict[str, list[int]] = {}

@@ -15,7 +15,9 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 
+from gli_core.api import acting_as
 from gli_core.errors import CoreError
+from server import audit
 from server.context import Tombola, new_id
 from server.errors import (
     DeviceRevoked,
@@ -52,6 +54,13 @@ def create_enrollment_code(app: Tombola, venue_id: str) -> dict[str, Any]:
         conn.execute(
             insert(CODE).values(code_hash=_hash_code(code), venue_id=venue_id, created_at_ms=now, expires_at_ms=expires)
         )
+        audit.record(
+            conn,
+            app,
+            "enrollment.code_created",
+            {"venue_id": venue_id, "code_sha256": _hash_code(code)[:16], "expires_at_ms": expires},
+            tenant=audit.tenant_of_venue(conn, venue_id),
+        )
     return {"code": code, "venue_id": venue_id, "expires_at_ms": expires}
 
 
@@ -86,9 +95,24 @@ def enroll(app: Tombola, request: EnrollmentRequest) -> EnrollmentResponse:
         venue_id = row.venue_id
         if row.used_at_ms is None:
             _register(conn, row.code_hash, device_id, venue_id, request, public_key, now)
+            audit.record(
+                conn,
+                app,
+                "device.enrolled",
+                {
+                    "device_id": device_id,
+                    "venue_id": venue_id,
+                    "device_name": request.device_name,
+                    "key_id": key_id_for(public_key),
+                    "code_sha256": row.code_hash[:16],
+                },
+                tenant=audit.tenant_of_venue(conn, venue_id),
+                actor=f"device:{device_id}",
+            )
         record_anchor(conn, device_id, now)
     raffles = list_raffles(app, venue_id)
-    grants = ensure_grants(app, device_id, raffles)
+    with acting_as(f"device:{device_id}"):
+        grants = ensure_grants(app, device_id, raffles)
     return EnrollmentResponse(
         device_id=device_id,
         venue_id=venue_id,
@@ -151,12 +175,19 @@ def list_devices(app: Tombola, venue_id: str | None = None) -> list[dict[str, An
 
 def revoke_device(app: Tombola, device_id: str, reason: str = "") -> dict[str, Any]:
     """Refuse the device's syncs from now on (its synced sales stay on record)."""
-    get_device(app, device_id)
+    device = get_device(app, device_id)
     with app.engine.begin() as conn:
         conn.execute(
             update(DEVICE)
             .where(DEVICE.c.id == device_id)
             .values(status="revoked", revoked_at_ms=app.now_ms(), revoke_reason=reason)
+        )
+        audit.record(
+            conn,
+            app,
+            "device.revoked",
+            {"device_id": device_id, "venue_id": device["venue_id"], "reason": reason},
+            tenant=audit.tenant_of_venue(conn, device["venue_id"]),
         )
     return get_device(app, device_id)
 

@@ -78,7 +78,7 @@ class RaffleCreate:
 
 def create_raffle(app: Tombola, spec: RaffleCreate) -> dict[str, Any]:
     """Create a raffle (business row and core registration); sales open at once unless later."""
-    get_venue(app, spec.venue_id)
+    venue = get_venue(app, spec.venue_id)
     now = app.now_ms()
     opens = spec.sales_open_at_ms if spec.sales_open_at_ms is not None else now
     if not spec.name.strip():
@@ -107,6 +107,7 @@ def create_raffle(app: Tombola, spec: RaffleCreate) -> dict[str, Any]:
             lease_s=settings.lease_s,
             max_numbers_per_device=settings.max_numbers_per_device,
             status="open",
+            tenant=str(venue["organisation_id"]),
         ),
         prize_table=list(spec.prize_table) or None,
     )

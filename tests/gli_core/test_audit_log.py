@@ -201,3 +201,23 @@ def test_i7_no_effect_without_its_entry_and_no_entry_without_its_effect(
     assert effects == entries
     assert len(effects) == plan.count(None)
     assert log.head()[1] == merkle.root(_leaves(log))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "01a212ea-c28f-7932-99b3-df15c2a0ee6e",
+        "12345678-1234-1234-1234-123456789012",
+        "41111111111111112222",
+        "sale 0190-4111-1111-1111-1111-99",
+    ],
+)
+def test_ids_that_contain_digit_runs_are_not_taken_for_card_numbers(log: AuditLog, value: str) -> None:
+    log.append_now([AuditEvent(type="rng.call", actor="service:x", payload={"id": value})])
+    assert log.size() == 1
+
+
+@pytest.mark.parametrize("value", ["4111111111111111", "card 4111 1111 1111 1111 used", "5500-0000-0000-0004"])
+def test_card_numbers_are_refused_wherever_they_hide(log: AuditLog, value: str) -> None:
+    with pytest.raises(AuditEntryInvalid, match="card number"):
+        log.append_now([AuditEvent(type="rng.call", actor="service:x", payload={"note": [{"x": value}]})])
