@@ -56,7 +56,7 @@ def _emit(obj: Any, as_json: bool, text: str | Callable[[], str]) -> None:
         click.echo(text() if callable(text) else text)
 
 
-json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+json_option: Callable[[F], F] = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 
 
 def _cli_actor() -> str:
@@ -617,6 +617,8 @@ def main() -> None:
 
 
 # Command groups kept in modules of their own (they import the helpers above).
+from server.cli_access import access_group  # noqa: E402
 from server.cli_audit import audit_group  # noqa: E402
 
+cli.add_command(access_group)
 cli.add_command(audit_group)

@@ -149,7 +149,7 @@ def audit_ship(app: Tombola, as_json: bool) -> None:
     if not app.core.audit_stores():
         raise click.UsageError("no archive is configured (TOMBOLA_AUDIT_ARCHIVE=local|s3)")
     report = app.core.audit_shipper().ship_once()
-    stores = {
+    stores: dict[str, dict[str, Any]] = {
         name: {
             "shipped": len(r.shipped),
             "already_present": len(r.already_present),

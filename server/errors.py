@@ -50,6 +50,11 @@ class Unauthorized(ServerError):
     status = 401
 
 
+class Forbidden(ServerError):
+    code = "forbidden"
+    status = 403
+
+
 class IngestFileInvalid(ServerError):
     code = "ingest_file_invalid"
     status = 422

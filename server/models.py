@@ -151,3 +151,31 @@ class AuditOutbox(BusinessBase, table=True):
     tenant: str = Field(default="", max_length=64)
     type: str = Field(max_length=64)
     payload: str
+
+
+class ApiToken(BusinessBase, table=True):
+    """A bearer token of the HTTP API with one role, installation-wide or bound to one organisation.
+
+    Only the SHA-256 of the token is stored (the token is shown once, when created); a token is
+    found by its hash. ``tenant`` is ``""`` for an installation-wide token, else an organisation id
+    (the audit log's tenant). ``kind`` is ``api`` or ``break_glass`` (a short-lived emergency admin
+    token). ``server/auth.py`` has the roles and the lifecycle.
+    """
+
+    __tablename__ = "api_token"
+    __table_args__ = (UniqueConstraint("token_sha256"),)
+
+    id: str = Field(primary_key=True, max_length=32)
+    name: str = Field(max_length=100)
+    role: str = Field(max_length=16)
+    tenant: str = Field(default="", max_length=32)
+    kind: str = Field(default="api", max_length=16)
+    token_sha256: str = Field(max_length=64)
+    created_at_ms: int = Field(sa_column=_ms())
+    created_by: str = Field(max_length=100)
+    expires_at_ms: int | None = Field(default=None, sa_column=_ms(nullable=True))
+    revoked_at_ms: int | None = Field(default=None, sa_column=_ms(nullable=True))
+    revoked_by: str = Field(default="", max_length=100)
+    revoke_reason: str = Field(default="", max_length=500)
+    last_used_at_ms: int | None = Field(default=None, sa_column=_ms(nullable=True))
+    login_logged_at_ms: int | None = Field(default=None, sa_column=_ms(nullable=True))

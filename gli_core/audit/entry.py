@@ -164,8 +164,12 @@ class AuditEvent:
     time_ms: int | None = None
     source_id: str | None = None
 
-    def check(self) -> None:
-        """Raise :class:`AuditEntryInvalid` unless the event can be logged as it is."""
+    def check(self) -> bool:
+        """Raise :class:`AuditEntryInvalid` unless the event can be logged as it is.
+
+        Returns True when orjson's sorted output of the entry is its RFC 8785 form (the fast path
+        of :func:`entry_bytes`), which the same walk over the payload finds out.
+        """
         if self.type not in EVENT_TYPES:
             raise AuditEntryInvalid(f"unknown audit event type {self.type!r}; docs/audit-log.md lists them")
         if not _ACTOR.match(self.actor):
@@ -174,7 +178,7 @@ class AuditEvent:
             )
         if len(self.tenant) > 64:
             raise AuditEntryInvalid("tenant must be at most 64 characters")
-        check_payload(self.payload)
+        return check_payload(self.payload) and _jcs_string(self.tenant)
 
 
 def _luhn(digits: str) -> bool:
@@ -187,27 +191,84 @@ def _luhn(digits: str) -> bool:
     return total % 10 == 0
 
 
-def check_payload(payload: Mapping[str, Any], where: str = "payload") -> None:
-    """Refuse card data and secrets anywhere in ``payload`` (keys by name, strings by shape)."""
+_MAX_SAFE = 2**53 - 1
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: what makes a string worth a closer look: a control character or a card-number-like digit run
+_SCAN = re.compile(r"[\x00-\x1f\x7f-\x9f]|(?<![\w-])\d(?:[ -]?\d){12,18}(?![\w-])")
+
+
+def _jcs_string(value: str) -> bool:
+    return _CONTROL.search(value) is None
+
+
+_KEY_MEMO: dict[str, bool] = {}
+
+
+def _key_ok(key: object, where: str) -> bool:
+    """Refuse a key that is not a string or names a secret; True when JCS-safe (memoised)."""
+    if type(key) is not str:
+        raise AuditEntryInvalid(f"{where} keys must be strings")
+    if key.lower().replace("-", "_") in FORBIDDEN_KEYS:
+        raise AuditEntryInvalid(f"{where}.{key} would put card data or a secret into the audit log")
+    ok = key.isascii() and _jcs_string(key)
+    if len(_KEY_MEMO) < 10_000:
+        _KEY_MEMO[key] = ok
+    return ok
+
+
+def check_payload(payload: Mapping[str, Any], where: str = "payload") -> bool:
+    """Refuse card data and secrets anywhere in ``payload`` (keys by name, strings by shape).
+
+    Returns True when the payload is in the subset where orjson with sorted keys writes exactly
+    the RFC 8785 bytes (ASCII keys, no floats, safe integers, no control characters): one walk
+    both checks the payload and picks the encoder. Strings and integers, by far the most common
+    values, are handled inline.
+    """
+    jcs = True
+    memo, scan = _KEY_MEMO, _SCAN.search
     for key, value in payload.items():
-        if not isinstance(key, str):
-            raise AuditEntryInvalid(f"{where} keys must be strings")
-        if key.lower().replace("-", "_") in FORBIDDEN_KEYS:
-            raise AuditEntryInvalid(f"{where}.{key} would put card data or a secret into the audit log")
-        _check_value(value, f"{where}.{key}")
+        key_ok = memo.get(key)
+        if key_ok is None:
+            key_ok = _key_ok(key, where)
+        kind = type(value)
+        if kind is str:
+            if scan(value) is not None:
+                jcs = _check_string(value, where, key) and jcs
+        elif kind is int:
+            if not -_MAX_SAFE <= value <= _MAX_SAFE:
+                jcs = False
+        elif value is not None and kind is not bool:
+            jcs = _check_value(value, where, key) and jcs
+        jcs = jcs and key_ok
+    return jcs
 
 
-def _check_value(value: Any, where: str) -> None:
+def _check_string(value: str, where: str, key: str | int) -> bool:
+    match = _CARDLIKE.search(value)
+    while match is not None:
+        digits = re.sub(r"\D", "", match.group())
+        if 13 <= len(digits) <= 19 and _luhn(digits):
+            raise AuditEntryInvalid(f"{where}.{key} looks like a card number; the audit log never stores card data")
+        match = _CARDLIKE.search(value, match.end())
+    return _jcs_string(value)
+
+
+def _check_value(value: Any, where: str, key: str | int) -> bool:
+    kind = type(value)
+    if kind is str:
+        return _check_string(value, where, key)
+    if kind is int:
+        return bool(-_MAX_SAFE <= value <= _MAX_SAFE)
+    if value is None or kind is bool:
+        return True
     if isinstance(value, Mapping):
-        check_payload(value, where)
-    elif isinstance(value, list | tuple):
+        return check_payload(value, f"{where}.{key}")
+    if kind is list or kind is tuple:
+        jcs = True
         for i, item in enumerate(value):
-            _check_value(item, f"{where}[{i}]")
-    elif isinstance(value, str):
-        for match in _CARDLIKE.finditer(value):
-            digits = re.sub(r"\D", "", match.group())
-            if 13 <= len(digits) <= 19 and _luhn(digits):
-                raise AuditEntryInvalid(f"{where} looks like a card number; the audit log never stores card data")
+            jcs = _check_value(item, f"{where}.{key}", i) and jcs
+        return jcs
+    return False  # floats and anything else: the reference encoder decides
 
 
 def entry_dict(index: int, time_ms: int, event: AuditEvent) -> dict[str, Any]:
@@ -223,9 +284,18 @@ def entry_dict(index: int, time_ms: int, event: AuditEvent) -> dict[str, Any]:
     }
 
 
-def entry_bytes(index: int, time_ms: int, event: AuditEvent) -> bytes:
-    """The leaf data of the entry: RFC 8785 canonical JSON of :func:`entry_dict`."""
-    return canonical_bytes(entry_dict(index, time_ms, event))
+def entry_bytes(index: int, time_ms: int, event: AuditEvent, *, jcs: bool | None = None) -> bytes:
+    """The leaf data of the entry: RFC 8785 canonical JSON of :func:`entry_dict`.
+
+    ``jcs`` is what :meth:`AuditEvent.check` returned for the event (None: find out): when True,
+    orjson's sorted compact output is the RFC 8785 encoding and is used directly.
+    """
+    entry = entry_dict(index, time_ms, event)
+    if jcs is None:
+        jcs = event.check()
+    if jcs and -_MAX_SAFE <= time_ms <= _MAX_SAFE:
+        return orjson.dumps(entry, option=orjson.OPT_SORT_KEYS)
+    return canonical_bytes(entry)
 
 
 _FIELDS = {"v", "index", "time_ms", "actor", "tenant", "type", "payload"}

@@ -217,8 +217,7 @@ class AuditLog:
         """
         if not events:
             return []
-        for event in events:
-            event.check()
+        jcs = [event.check() for event in events]
         head = conn.execute(select(HEAD.c.size, HEAD.c.frontier).where(HEAD.c.id == 1).with_for_update()).one()
         size, frontier = int(head.size), _decode_frontier(head.frontier)
         sourced = [e.source_id for e in events if e.source_id is not None]
@@ -233,13 +232,13 @@ class AuditLog:
                 nodes.append({"level": level, "index": index, "hash": h})
 
         now = self.clock()
-        for event in events:
+        for event, fast in zip(events, jcs, strict=True):
             if event.source_id is not None:
                 if event.source_id in seen:
                     continue
                 seen.add(event.source_id)
             at = event.time_ms if event.time_ms is not None else now
-            data = entry_bytes(size, at, event)
+            data = entry_bytes(size, at, event, jcs=fast)
             leaf = _sha256(b"\x00" + data).digest()
             rows.append(
                 {
@@ -291,23 +290,31 @@ class AuditLog:
             return [r.encode() for r in rows.scalars()]
 
     def iter_entries(
-        self, start: int = 0, end: int | None = None, batch: int = 20_000
+        self, start: int = 0, end: int | None = None, batch: int = 50_000
     ) -> Iterator[tuple[int, bytes, bytes]]:
-        """``(index, leaf data, stored leaf hash)`` of every entry from ``start``, in pages."""
+        """``(index, leaf data, stored leaf hash)`` of every entry from ``start``, in pages.
+
+        Reads through the driver's cursor (no ORM rows): the verifier streams a million entries
+        in a couple of seconds this way.
+        """
         pos = start
+        sql = "SELECT idx, data, leaf_hash FROM core_audit_entry WHERE idx >= %s AND idx < %s ORDER BY idx"
+        if not self._postgres:
+            sql = sql.replace("%s", "?")
         while end is None or pos < end:
             stop = pos + batch if end is None else min(end, pos + batch)
             with self.engine.connect() as conn:
-                rows = conn.execute(
-                    select(ENTRY.c.idx, ENTRY.c.data, ENTRY.c.leaf_hash)
-                    .where(ENTRY.c.idx >= pos, ENTRY.c.idx < stop)
-                    .order_by(ENTRY.c.idx)
-                ).all()
+                cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+                try:
+                    cursor.execute(sql, (pos, stop))
+                    rows = cursor.fetchall()
+                finally:
+                    cursor.close()
             if not rows:
                 return
-            for r in rows:
-                yield int(r.idx), r.data.encode(), bytes(r.leaf_hash)
-            pos = int(rows[-1].idx) + 1
+            for idx, data, leaf in rows:
+                yield idx, data.encode(), bytes(leaf)
+            pos = int(rows[-1][0]) + 1
 
     def entries(
         self,

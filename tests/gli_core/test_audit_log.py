@@ -221,3 +221,29 @@ def test_ids_that_contain_digit_runs_are_not_taken_for_card_numbers(log: AuditLo
 def test_card_numbers_are_refused_wherever_they_hide(log: AuditLog, value: str) -> None:
     with pytest.raises(AuditEntryInvalid, match="card number"):
         log.append_now([AuditEvent(type="rng.call", actor="service:x", payload={"note": [{"x": value}]})])
+
+
+_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(payload=st.dictionaries(st.text(max_size=6), _json, max_size=5), time_ms=st.integers(0, 2**53 - 1))
+def test_entry_bytes_are_rfc8785_whichever_encoder_runs(payload: dict[str, Any], time_ms: int) -> None:
+    import rfc8785
+
+    from gli_core.audit.entry import entry_bytes, entry_dict
+
+    event = AuditEvent(type="rng.call", actor="service:x", payload=payload, tenant="org-1")
+    try:
+        event.check()
+    except AuditEntryInvalid:
+        return  # a forbidden key or a card-like string: refused, never encoded
+    assert entry_bytes(7, time_ms, event) == rfc8785.dumps(entry_dict(7, time_ms, event))

@@ -182,7 +182,7 @@ def test_tampered_proof_nodes_break_the_consistency_chain(engine: Engine) -> Non
 def test_any_flipped_bit_of_any_entry_is_caught(engine: Engine, entry: int, position: int, bit: int) -> None:
     with engine.begin() as conn:
         for table in ("core_audit_entry", "core_audit_node", "core_audit_checkpoint"):
-            conn.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - fixed table names
+            conn.execute(text(f"DELETE FROM {table}"))
         conn.execute(text("UPDATE core_audit_head SET size = 0, frontier = ''"))
     log = _build(engine)
     original = _data(engine, entry).encode()
