@@ -517,8 +517,14 @@ def draw_void_remainder(app: Tombola, device_id: str, raffle_id: str, reason: st
 @cli.command("verify-draw")
 @click.argument("proof_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--tickets", "tickets_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
+@click.option(
+    "--audit-key",
+    "audit_keys",
+    multiple=True,
+    help="The audit log's published verifier key (tombola audit keys); the proof's checkpoint must be signed by it.",
+)
 @json_option
-def verify_draw(proof_file: Path, tickets_file: Path | None, as_json: bool) -> None:
+def verify_draw(proof_file: Path, tickets_file: Path | None, audit_keys: tuple[str, ...], as_json: bool) -> None:
     """Check a draw proof with no access to the server or its databases."""
     from gli_core.draw.verify import verify_proof
 
@@ -526,7 +532,7 @@ def verify_draw(proof_file: Path, tickets_file: Path | None, as_json: bool) -> N
         document = json.loads(proof_file.read_text())
     except json.JSONDecodeError as exc:
         raise InvalidRequest(f"{proof_file} is not JSON: {exc}") from exc
-    result = verify_proof(document, tickets_file)
+    result = verify_proof(document, tickets_file, audit_keys=list(audit_keys) or None)
     out = {
         "valid": True,
         "raffle_id": result.raffle_id,
@@ -534,6 +540,9 @@ def verify_draw(proof_file: Path, tickets_file: Path | None, as_json: bool) -> N
         "ticket_root": result.ticket_root,
         "nonce_commitment": result.nonce_commitment,
         "key_fingerprint": result.key_fingerprint,
+        "audit_checkpoint_size": result.audit_checkpoint_size,
+        "audit_key": result.audit_key,
+        "audit_key_pinned": bool(audit_keys),
         "winners": [
             {"tier": w.tier, "position": w.position, "ticket_number": w.ticket.number, "amount_cents": w.amount_cents}
             for w in result.winners
@@ -543,8 +552,17 @@ def verify_draw(proof_file: Path, tickets_file: Path | None, as_json: bool) -> N
         out,
         as_json,
         lambda: (
-            f"VALID draw of {result.raffle_id}: {result.ticket_count} tickets, root "
-            f"{result.ticket_root[:16]}..., winners " + ", ".join(str(w.ticket.number) for w in result.winners)
+            (
+                f"VALID draw of {result.raffle_id}: {result.ticket_count} tickets, root "
+                f"{result.ticket_root[:16]}..., winners " + ", ".join(str(w.ticket.number) for w in result.winners)
+            )
+            + (
+                ""
+                if result.audit_key is None
+                else f"\n  bound to audit checkpoint of size {result.audit_checkpoint_size} "
+                f"signed by {result.audit_key}"
+                + ("" if audit_keys else " (pass --audit-key to require the log's published key)")
+            )
         ),
     )
 

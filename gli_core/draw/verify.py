@@ -67,6 +67,8 @@ class VerifiedDraw:
         ticket_root: hex RFC 9162 root of the ticket set.
         beta: hex VRF output the winners derive from.
         selection: the re-derived winners, redraws and current prize holders.
+        audit_checkpoint_size: size of the signed audit checkpoint the draw binds (None: none).
+        audit_key: the verifier key (C2SP vkey) that signed it; compare with the log's published key.
     """
 
     raffle_id: str
@@ -76,6 +78,8 @@ class VerifiedDraw:
     ticket_root: str
     beta: str
     selection: Selection
+    audit_checkpoint_size: int | None = None
+    audit_key: str | None = None
 
     @property
     def winners(self) -> tuple[Winner, ...]:
@@ -190,6 +194,7 @@ def verify_proof(
     *,
     published_key_fingerprint: str | None = None,
     published_nonce_commitment: str | None = None,
+    audit_keys: Sequence[str] | None = None,
 ) -> VerifiedDraw:
     """Check a draw proof and return the draw it proves.
 
@@ -200,6 +205,8 @@ def verify_proof(
         published_key_fingerprint: the VRF key fingerprint published when sales opened (hex),
             to compare with the proof's.
         published_nonce_commitment: the nonce commitment published when sales opened (hex).
+        audit_keys: the audit log's published verifier keys (C2SP vkeys); when given, the proof
+            must carry an audit checkpoint signed by one of them.
 
     Raises:
         ProofInvalid: the first check that fails; ``field`` names the member that is wrong.
@@ -223,6 +230,16 @@ def verify_proof(
     tickets, root = _ticket_root(tickets, where)
     _compare(p.ticket_root.hex(), root.hex(), "tickets.root", "the RFC 9162 root of the tickets")
 
+    if audit_keys is not None:
+        if p.audit_checkpoint is None:
+            raise ProofInvalid(
+                "the proof carries no audit checkpoint to check against the log's keys", field="audit_checkpoint"
+            )
+        if not _same_key(p.audit_checkpoint.key, audit_keys):
+            raise ProofInvalid(
+                "the checkpoint is signed by a key that is not one of the log's published keys",
+                field="audit_checkpoint.key",
+            )
     if p.audit_checkpoint is not None:
         check_audit_checkpoint(
             p.audit_checkpoint, raffle_id=p.raffle_id, nonce_commitment=commitment, fingerprint=key.fingerprint
@@ -253,6 +270,8 @@ def verify_proof(
     _check_winners(p.winners, selection.winners)
     _check_redraws(p, beta, selection.redraws)
     return VerifiedDraw(
+        audit_checkpoint_size=None if p.audit_checkpoint is None else p.audit_checkpoint.tree_size,
+        audit_key=None if p.audit_checkpoint is None else p.audit_checkpoint.key,
         raffle_id=p.raffle_id,
         key_fingerprint=key.fingerprint,
         nonce_commitment=commitment.hex(),
@@ -261,3 +280,14 @@ def verify_proof(
         beta=beta.hex(),
         selection=selection,
     )
+
+
+def _same_key(key: str, published: Sequence[str]) -> bool:
+    """Whether ``key`` is one of ``published`` (compared parsed, so spelling cannot differ)."""
+    from gli_core.audit.note import NoteInvalid, NoteVerifier
+
+    try:
+        wanted = NoteVerifier.parse(key).vkey
+        return any(NoteVerifier.parse(k).vkey == wanted for k in published)
+    except NoteInvalid:
+        return False

@@ -115,6 +115,26 @@ def test_cli_draw_and_independent_verification(
     assert runner.invoke(cli, ["draw", "proof", seeded.raffle_id, "-o", str(proof_file)]).exit_code == 0
     ok = runner.invoke(cli, ["verify-draw", str(proof_file), "--json"], catch_exceptions=False)
     assert ok.exit_code == 0 and json.loads(ok.output)["valid"] is True
+    # The draw binds the first signed audit checkpoint after its RECONCILED transition, and the
+    # verifier checks it against the log's published key when given one.
+    keys = json.loads(runner.invoke(cli, ["audit", "keys", "--json"], catch_exceptions=False).output)["keys"]
+    checkpoint = json.loads(proof_file.read_text())["audit_checkpoint"]
+    assert checkpoint["key"] in keys and checkpoint["entry"]["type"] == "draw.committed"
+    reconciled = [
+        i
+        for i, d in tombola.core.audit.entries(type_prefix="draw.state_changed", limit=1000)
+        if json.loads(d)["payload"]["to"] == "RECONCILED"
+    ]
+    assert reconciled and reconciled[-1] < checkpoint["tree_size"]
+    pinned = ["verify-draw", str(proof_file), "--json"] + [a for k in keys for a in ("--audit-key", k)]
+    ok = runner.invoke(cli, pinned, catch_exceptions=False)
+    assert ok.exit_code == 0 and json.loads(ok.output)["audit_checkpoint_size"] == checkpoint["tree_size"]
+    from gli_core.audit.note import SoftwareNoteSigner, verifier_key
+
+    stranger = verifier_key(SoftwareNoteSigner.generate(tombola.core.audit.origin))
+    wrong = runner.invoke(cli, ["verify-draw", str(proof_file), "--audit-key", stranger])
+    assert wrong.exit_code != 0
+    assert runner.invoke(cli, ["audit", "verify", "--json"], catch_exceptions=False).exit_code == 0
     doc = json.loads(proof_file.read_text())
     doc["nonce"] = "00" * 32
     proof_file.write_text(json.dumps(doc))
