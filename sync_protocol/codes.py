@@ -9,10 +9,13 @@ code cannot be guessed for a ticket without knowing its sale's chain hash (40 bi
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 
-from sync_protocol.canonical import domain_bytes
+from sync_protocol.canonical import canonical_bytes, domain_bytes
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_PREFIX = domain_bytes("ticket-code", {})[:-2]  # b"tombola/ticket-code/v1\\x00"
+_MAX_SAFE = 2**53 - 1
 
 
 def ticket_code(raffle_id: str, number: int, record_hash: str) -> str:
@@ -23,6 +26,27 @@ def ticket_code(raffle_id: str, number: int, record_hash: str) -> str:
     value = int.from_bytes(digest[:5], "big")
     chars = [_ALPHABET[(value >> (5 * i)) & 31] for i in reversed(range(8))]
     return "".join(chars[:4]) + "-" + "".join(chars[4:])
+
+
+def ticket_codes(raffle_id: str, numbers: Sequence[int], record_hash: str) -> list[str]:
+    """:func:`ticket_code` of each of ``numbers`` (one sale), the canonical bytes written once.
+
+    The JCS object ``{"number":N,"raffle_id":R,"record_hash":H}`` (keys sorted) is a template:
+    ``R`` and ``H`` are encoded once, ``N`` is the decimal integer. A number outside the
+    canonical integer range goes through :func:`ticket_code`, which names the problem.
+    """
+    head = _PREFIX + b'{"number":'
+    tail = b',"raffle_id":' + canonical_bytes(raffle_id) + b',"record_hash":' + canonical_bytes(record_hash) + b"}"
+    sha, alphabet = hashlib.sha256, _ALPHABET
+    codes = []
+    for number in numbers:
+        if type(number) is not int or not -_MAX_SAFE <= number <= _MAX_SAFE:
+            codes.append(ticket_code(raffle_id, number, record_hash))
+            continue
+        value = int.from_bytes(sha(b"%b%d%b" % (head, number, tail)).digest()[:5], "big")
+        chars = [alphabet[(value >> shift) & 31] for shift in (35, 30, 25, 20, 15, 10, 5, 0)]
+        codes.append("".join(chars[:4]) + "-" + "".join(chars[4:]))
+    return codes
 
 
 def normalise_code(code: str) -> str:

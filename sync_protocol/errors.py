@@ -135,6 +135,13 @@ class BadAnchor(SaleRejected):
     code = "bad_anchor"
 
 
+class TicketSetFrozen(SaleRejected):
+    """The record's raffle has its ticket set frozen for the draw: no sale or void can change it."""
+
+    code = "ticket_set_frozen"
+    status = 409
+
+
 SALE_REJECTION_CODES: frozenset[str] = frozenset(
     cls.code
     for cls in (
@@ -147,5 +154,6 @@ SALE_REJECTION_CODES: frozenset[str] = frozenset(
         AmountMismatch,
         UnknownSale,
         BadAnchor,
+        TicketSetFrozen,
     )
 )

@@ -59,11 +59,9 @@ EVENT_TYPES: dict[str, str] = {
     "grant.status_changed": "grants changed status otherwise, with a reason",
     # sales (core and business)
     "tickets.recorded": "the core recorded the tickets of a set of sales (one sync batch or online sale)",
-    "tickets.voided": "the core marked the tickets of voided sales",
     "ticket.status_changed": "a ticket's status was changed through the ticket API",
-    "sync.accepted": "a device's signed batch was accepted (records accepted and rejected, chain head)",
+    "sync.accepted": "a device's signed batch was accepted (records applied, records rejected with reasons, head)",
     "sync.rejected": "a device's request or batch was refused as a whole, with the reason",
-    "sale.rejected": "a record of an accepted batch was refused with a reason (it stays in the chain)",
     # raffles
     "raffle.created": "a raffle was created",
     "raffle.changed": "a raffle's settings or status changed",

@@ -485,12 +485,62 @@ class Registry:
                     )
                     .values(status="voided")
                 ).rowcount
+            if rows or voided:
+                self._log_recorded(conn, sales, existing, rows, voided_sale_ids, voided)
         return RecordResult(
             recorded_sales=len(sales) - duplicates,
             recorded_tickets=len(rows),
             duplicate_sales=duplicates,
             voided_tickets=voided,
         )
+
+    def _log_recorded(
+        self,
+        conn: Connection,
+        sales: Sequence[TicketSale],
+        existing: Mapping[str, list[int]],
+        rows: Sequence[Mapping[str, object]],
+        voided_sale_ids: Sequence[str],
+        voided: int,
+    ) -> None:
+        """One ``tickets.recorded`` entry per tenant for what this call put on record or voided:
+        the devices, sequence ranges, counts per raffle and a digest of the sale ids."""
+        if self.audit is None:
+            return
+        new = [s for s in sales if s.sale_id not in existing]
+        raffle_ids = sorted({s.raffle_id for s in new})
+        tenants: dict[str, str] = {}
+        if raffle_ids:
+            tenants = dict(conn.execute(select(RAFFLE.c.id, RAFFLE.c.tenant).where(RAFFLE.c.id.in_(raffle_ids))).all())
+        per_tenant: dict[str, list[TicketSale]] = {}
+        for sale in new:
+            per_tenant.setdefault(tenants.get(sale.raffle_id, ""), []).append(sale)
+        if not per_tenant:  # voids only: the tenant of the voided sales' raffle
+            tenant = conn.execute(
+                select(RAFFLE.c.tenant)
+                .join(TICKET, TICKET.c.raffle_id == RAFFLE.c.id)
+                .where(TICKET.c.sale_id.in_(list(voided_sale_ids[:1000])))
+                .limit(1)
+            ).scalar_one_or_none()
+            per_tenant[tenant or ""] = []
+        events = []
+        for tenant, mine in sorted(per_tenant.items()):
+            tickets: dict[str, int] = {}
+            for sale in mine:
+                tickets[sale.raffle_id] = tickets.get(sale.raffle_id, 0) + len(sale.numbers)
+            ids = sorted(s.sale_id for s in mine)
+            payload: dict[str, Any] = {
+                "devices": sorted({s.device_id for s in mine}),
+                "seq": [min((s.seq for s in mine), default=0), max((s.seq for s in mine), default=0)],
+                "sales": len(mine),
+                "tickets": tickets,
+                "sales_sha256": hashlib.sha256("\n".join(ids).encode()).hexdigest(),
+            }
+            if voided_sale_ids and tenant == min(per_tenant):
+                payload["voided_sales"] = sorted(voided_sale_ids)[:100]
+                payload["voided_tickets"] = voided
+            events.append(AuditEvent(type="tickets.recorded", actor=current_actor(), payload=payload, tenant=tenant))
+        self.audit.append(conn, events)
 
     def raffles_of_sales(self, sale_ids: Sequence[str]) -> set[str]:
         """The raffles of the recorded tickets of ``sale_ids``."""

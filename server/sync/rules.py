@@ -1,10 +1,10 @@
 """Sale and void checks as objects (sans I/O): each takes a record and the batch context and
 returns the rejection it deserves, or ``None``.
 
-The server gathers the context (raffles, the device's grants and time anchors, numbers
-already on record, earlier sales) once per batch; :func:`judge` then runs the rules over the
-records in order, so a void can name a sale earlier in the same batch and a number sold
-twice inside one batch is caught.
+The server gathers the context (raffles, the device's grants and time anchors, the raffles
+whose ticket set is frozen for the draw, numbers already on record, earlier sales) once per
+batch; :func:`judge` then runs the rules over the records in order, so a void can name a sale
+earlier in the same batch and a number sold twice inside one batch is caught.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from sync_protocol.errors import (
     SaleAfterClose,
     SaleBeforeOpen,
     SaleRejected,
+    TicketSetFrozen,
     TicketSoldTwice,
     UnknownRaffle,
     UnknownSale,
@@ -57,6 +58,8 @@ class BatchContext:
     raffles: dict[str, RaffleTerms]
     grants: dict[str, list[tuple[int, int]]]
     anchors: set[int]
+    #: raffles whose ticket set is frozen for the draw (RECONCILED or later)
+    frozen: set[str] = field(default_factory=set)
     taken: dict[tuple[str, int], str] = field(default_factory=dict)
     sales: dict[str, KnownSale] = field(default_factory=dict)
 
@@ -161,6 +164,17 @@ def void_target(record: Record, ctx: BatchContext) -> SaleRejected | None:
     return None
 
 
+def ticket_set_open(record: Record, ctx: BatchContext) -> SaleRejected | None:
+    """Checked last: a sale or void breaking no other rule still cannot change a frozen ticket set."""
+    if record.raffle_id in ctx.frozen:
+        what = "sale" if isinstance(record, SaleRecord) else "void"
+        return TicketSetFrozen(
+            f"{what} {record.seq}: the ticket set of raffle {record.raffle_id} is frozen for its draw",
+            **_where(record),
+        )
+    return None
+
+
 SALE_RULES: Sequence[Rule] = (
     known_raffle,
     anchor_issued,
@@ -169,8 +183,9 @@ SALE_RULES: Sequence[Rule] = (
     within_grant,
     price_matches,
     not_sold_twice,
+    ticket_set_open,
 )
-VOID_RULES: Sequence[Rule] = (known_raffle, anchor_issued, void_target)
+VOID_RULES: Sequence[Rule] = (known_raffle, anchor_issued, void_target, ticket_set_open)
 
 
 def judge(records: Sequence[Record], ctx: BatchContext) -> list[SaleRejected | None]:

@@ -17,14 +17,23 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from gli_core.api import TicketSale, bulk_insert
+from gli_core.api import TicketSale, acting_as, bulk_insert
+from server import audit
 from server.context import Tombola
 from server.enrollment.service import ANCHOR, DEVICE, ensure_grants, record_anchor, require_active_device
 from server.models import Sale
 from server.raffles.service import list_raffles, raffle_info
 from server.sync.rules import BatchContext, KnownSale, RaffleTerms, judge
 from sync_protocol.chain import verify_chain
-from sync_protocol.errors import BrokenChain, DeviceMismatch, Malformed, SaleRejected, SequenceGap
+from sync_protocol.errors import (
+    BrokenChain,
+    DeviceMismatch,
+    Malformed,
+    SaleRejected,
+    SequenceGap,
+    TicketSetFrozen,
+    TombolaError,
+)
 from sync_protocol.messages import RejectedRecord, SaleRecord, SyncAck, SyncBatch, VoidRecord
 from sync_protocol.signing import b64u_decode
 
@@ -117,6 +126,7 @@ def _context(
         raffles=raffles,
         grants=grants,
         anchors=anchors,
+        frozen=app.core.frozen_raffles({r.raffle_id for r in records}),
     )
     by_raffle: dict[str, list[int]] = {}
     for r in records:
@@ -136,6 +146,14 @@ def _context(
     return ctx
 
 
+class _FrozenMeanwhile(Exception):
+    """The core refused to record: a ticket set froze after the batch was judged."""
+
+    def __init__(self, cause: TicketSetFrozen) -> None:
+        super().__init__(cause.detail)
+        self.cause = cause
+
+
 def apply_batch(
     app: Tombola,
     batch: SyncBatch,
@@ -151,7 +169,37 @@ def apply_batch(
     rejected; otherwise only those the device listed in ``batch.rejected`` with the same code.
     ``allow_revoked`` (file ingest) takes the export of a revoked (lost, broken) device: that
     file is exactly what reconciliation is for.
+
+    A draw may freeze a raffle's ticket set between the judging and the core's recording (two
+    databases, no common lock): the core then refuses the whole recording, nothing is written,
+    and the batch is judged once more, which rejects those records with ``ticket_set_frozen``
+    through the rejection protocol instead of failing the batch.
     """
+    kwargs: dict[str, Any] = {
+        "source": source,
+        "verify_signature": verify_signature,
+        "accept_rejections": accept_rejections,
+        "allow_revoked": allow_revoked,
+    }
+    try:
+        return _apply_batch(app, batch, **kwargs)
+    except _FrozenMeanwhile:
+        pass
+    try:
+        return _apply_batch(app, batch, **kwargs)
+    except _FrozenMeanwhile as again:
+        raise again.cause from None
+
+
+def _apply_batch(
+    app: Tombola,
+    batch: SyncBatch,
+    *,
+    source: str,
+    verify_signature: bool,
+    accept_rejections: bool,
+    allow_revoked: bool,
+) -> BatchOutcome:
     now = app.now_ms()
     records = batch.records
     if batch.last_seq != batch.first_seq + len(records) - 1:
@@ -206,7 +254,10 @@ def apply_batch(
                 if v is None and isinstance(r, SaleRecord)
             ]
             voided = [r.voids for r, v in zip(new, verdicts, strict=True) if v is None and isinstance(r, VoidRecord)]
-            app.core.record(tickets, voided)
+            try:
+                app.core.record(tickets, voided)
+            except TicketSetFrozen as exc:
+                raise _FrozenMeanwhile(exc) from exc
             bulk_insert(
                 conn,
                 SALE,
@@ -233,12 +284,64 @@ def apply_batch(
         )
         if source == "sync":
             record_anchor(conn, device["id"], now)
+        if new or source != "sync":
+            audit.record(
+                conn,
+                app,
+                "sync.accepted",
+                {
+                    "device_id": device["id"],
+                    "source": source,
+                    "first_seq": batch.first_seq,
+                    "last_seq": batch.last_seq,
+                    "applied": outcome.applied,
+                    "duplicates": outcome.duplicates,
+                    "acked_seq": outcome.acked_seq,
+                    "head_hash": outcome.head_hash,
+                    "rejected": [{"seq": r.seq, "sale_id": r.sale_id, "code": r.code} for r in outcome.rejected[:1000]],
+                    "rejected_count": len(outcome.rejected),
+                },
+                tenant=audit.tenant_of_venue(conn, device["venue_id"]),
+                actor=f"device:{device['id']}",
+            )
     return outcome
 
 
 def sync(app: Tombola, batch: SyncBatch) -> SyncAck:
-    """The ``POST /v1/sync`` operation: apply the batch, top up grants, answer with an ack."""
-    outcome = apply_batch(app, batch)
+    """The ``POST /v1/sync`` operation: apply the batch, top up grants, answer with an ack.
+
+    A batch refused as a whole leaves a ``sync.rejected`` audit entry with the reason; an
+    accepted one leaves ``sync.accepted`` (with its rejected records) in its own transaction.
+    """
+    with acting_as(f"device:{batch.device_id}"):
+        try:
+            outcome = apply_batch(app, batch)
+        except TombolaError as exc:
+            if exc.code not in ("unknown_device",):  # no tenant, no device: nothing to attribute
+                audit.record_now(
+                    app,
+                    "sync.rejected",
+                    {
+                        "device_id": batch.device_id,
+                        "first_seq": batch.first_seq,
+                        "last_seq": batch.last_seq,
+                        "code": exc.code,
+                        "detail": exc.detail[:300],
+                    },
+                    tenant=_tenant_of_device(app, batch.device_id),
+                    actor="service:server",
+                )
+            raise
+        return _acknowledge(app, batch, outcome)
+
+
+def _tenant_of_device(app: Tombola, device_id: str) -> str:
+    with app.engine.connect() as conn:
+        venue = conn.execute(select(DEVICE.c.venue_id).where(DEVICE.c.id == device_id)).scalar_one_or_none()
+        return audit.tenant_of_venue(conn, venue) if venue else ""
+
+
+def _acknowledge(app: Tombola, batch: SyncBatch, outcome: BatchOutcome) -> SyncAck:
     device_id = batch.device_id
     with app.engine.connect() as conn:
         venue_id = conn.execute(select(DEVICE.c.venue_id).where(DEVICE.c.id == device_id)).scalar_one()

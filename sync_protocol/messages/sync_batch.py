@@ -9,17 +9,19 @@ asks for grants and time without uploading anything.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, TypeAdapter, ValidationError, field_validator
 
 from sync_protocol.canonical import domain_bytes
 from sync_protocol.messages._base import Message
-from sync_protocol.messages.records import SaleRecord, VoidRecord, parse_record
+from sync_protocol.messages.records import ChainRecord, SaleRecord, VoidRecord, parse_record
 from sync_protocol.signing import Signer, b64u_decode, b64u_encode, verify
 from sync_protocol.version import PROTOCOL_VERSION
 
 MAX_BATCH_RECORDS = 1000
+_RECORDS: TypeAdapter[list[SaleRecord | VoidRecord]] = TypeAdapter(list[ChainRecord])
 
 
 class RejectionAck(Message):
@@ -47,6 +49,11 @@ class SyncBatch(Message):
     @classmethod
     def _records(cls, value: Any) -> Any:
         if isinstance(value, list):
+            if all(type(r) is dict for r in value):
+                # One validator call for the whole list (half the cost of one call per record);
+                # on any error the loop below names the first bad record as it always did.
+                with contextlib.suppress(ValidationError):
+                    return _RECORDS.validate_python(value)
             return [parse_record(r) if isinstance(r, dict) else r for r in value]
         return value
 

@@ -33,6 +33,7 @@ from tests.sync_protocol.strategies import (
     grants,
     json_values,
     per_class,
+    record_fields,
     relaxed,
     signers,
     single_records,
@@ -386,3 +387,22 @@ def test_version_2_is_refused_in_every_versioned_message() -> None:
         if "protocol_version" in cls.model_fields:  # type: ignore[attr-defined]
             with pytest.raises(UnsupportedVersion):
                 cls.from_dict({"protocol_version": "2.0"})  # type: ignore[attr-defined]
+
+
+@given(record_fields(), st.booleans())
+def test_record_hash_is_over_the_wire_form(fields: dict[str, Any], extras: bool) -> None:
+    """``compute_hash`` (Python-mode dump when the record has only declared fields) hashes
+    exactly the JSON wire form, ``to_dict()`` without ``hash``, with or without unknown fields."""
+    import hashlib
+
+    from sync_protocol.canonical import domain_bytes
+    from sync_protocol.messages.records import parse_record
+
+    if extras:
+        fields = {**fields, "x_later": {"a": [1, "b", None]}}
+        if fields["kind"] == "sale":
+            fields["payment"] = {**fields["payment"], "x_terminal": "T-9"}
+    record = parse_record({**fields, "device_id": "dv-1", "seq": 1, "prev_hash": "0" * 64})
+    wire = record.to_dict()
+    wire.pop("hash", None)
+    assert record.compute_hash() == hashlib.sha256(domain_bytes("record", wire)).hexdigest()
