@@ -16,19 +16,27 @@ def bulk_insert(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
     if not rows:
         return
     columns = list(rows[0].keys())
+    bulk_insert_rows(conn, table, columns, [tuple(row[c] for c in columns) for row in rows])
+
+
+def bulk_insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Insert ``rows`` (tuples of the values of ``columns``, in that order) into ``table``."""
+    if not rows:
+        return
     names = ", ".join(f'"{c}"' for c in columns)
     if conn.dialect.name == "sqlite":  # the driver's executemany: no per-row work in SQLAlchemy
         marks = ", ".join("?" * len(columns))
         conn.exec_driver_sql(
             f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})',  # noqa: S608 - names from the table
-            [tuple(row[c] for c in columns) for row in rows],
+            list(rows),
         )
         return
     if conn.dialect.name != "postgresql":
-        conn.execute(insert(table), list(rows))
+        conn.execute(insert(table), [dict(zip(columns, row, strict=True)) for row in rows])
         return
     driver = conn.connection.driver_connection
     assert driver is not None
     with driver.cursor() as cur, cur.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
+        write = copy.write_row
         for row in rows:
-            copy.write_row([row[c] for c in columns])
+            write(row)

@@ -188,6 +188,11 @@ Try it (in a second terminal, from this folder):
   .venv/bin/tombola tickets --raffle {raffle["id"]}
   .venv/bin/tombola report reconciliation --raffle {raffle["id"]}
 The POS sells offline: stop the server, keep selling, start it again and sync.
+
+Everything above is in the tamper-evident audit log (docs/audit-log.md):
+  .venv/bin/tombola audit tail --limit 5
+  .venv/bin/tombola audit checkpoint
+  .venv/bin/tombola audit verify
 """
     _emit(result, as_json, walk)
 

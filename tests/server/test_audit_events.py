@@ -114,3 +114,43 @@ def test_audit_api_proofs_verify(client: TestClient, tombola: Tombola, seeded: S
     keys = tombola.core.audit_verifiers()
     assert verify_log(((d, h) for _, d, h in log.iter_entries()), notes, keys, origin=log.origin).ok
     assert verify_checkpoint_chain(notes, keys, log.consistency_proof) is None
+
+
+def test_upkeep_drains_checkpoints_and_ships(tombola: Tombola, seeded: Seed, tmp_path: Any) -> None:
+    import dataclasses
+    import time
+
+    from server import audit
+    from server.maintenance import AuditUpkeep
+
+    core = tombola.core
+    core.audit_config = dataclasses.replace(
+        core.audit_config, archive="local", local_dir=tmp_path / "audit", segment_size=4, checkpoint_interval_s=0
+    )
+    enrollment.create_enrollment_code(tombola, seeded.venue_id)  # an outbox row not yet drained
+    assert audit.pending(tombola) >= 1
+    upkeep = AuditUpkeep(tombola, tick_s=0.05).start()
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            latest = core.audit.latest_checkpoint()
+            if audit.pending(tombola) == 0 and latest is not None and latest.size == core.audit.size():
+                break
+            time.sleep(0.05)
+    finally:
+        upkeep.stop()
+    assert audit.pending(tombola) == 0
+    latest = core.audit.latest_checkpoint()
+    assert latest is not None and latest.size == core.audit.size()
+    assert any((tmp_path / "audit" / "segments").iterdir())
+
+
+def test_settings_changes_are_logged_once(tombola: Tombola) -> None:
+    from server import audit
+
+    assert audit.settings_changed(tombola) is True
+    assert audit.settings_changed(tombola) is False
+    tombola.settings.grant_size = 500
+    assert audit.settings_changed(tombola) is True
+    last = json.loads(tombola.core.audit.entries(type_prefix="settings.changed", limit=10)[-1][1])
+    assert last["payload"]["values"]["grant_size"] == "500"

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sync_protocol.codes import normalise_code, ticket_code
+from sync_protocol.codes import normalise_code, ticket_code, ticket_codes
 from tests.sync_protocol.strategies import hex64, ids, relaxed
 
 CODE = re.compile(r"[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}")
@@ -56,3 +57,20 @@ def test_normalise_is_idempotent(text: str) -> None:
 def test_normalise_leaves_wrong_lengths_alone() -> None:
     assert normalise_code("abc") == "abc"
     assert normalise_code("ABCD-EFGH-J") == "ABCD-EFGH-J"
+
+
+@relaxed
+@given(
+    ids | st.text(max_size=12),
+    st.lists(numbers | st.integers(-(2**60), 2**60) | st.booleans(), max_size=6),
+    hex64 | st.text(max_size=12),
+)
+def test_codes_of_a_sale_are_each_ticket_code(raffle_id: str, nums: list[int], record_hash: str) -> None:
+    """The batch form (canonical bytes from a template) gives exactly :func:`ticket_code` each."""
+    try:
+        expected = [ticket_code(raffle_id, n, record_hash) for n in nums]
+    except Exception as exc:
+        with pytest.raises(type(exc)):
+            ticket_codes(raffle_id, nums, record_hash)
+        return
+    assert ticket_codes(raffle_id, nums, record_hash) == expected
