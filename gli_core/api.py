@@ -83,9 +83,18 @@ class Core:
         rng = RngService(token.generate_random, self._record_rng)
         self.rng = rng
 
-        def vrf_key() -> VrfSigner:
-            key = token.vrf_key()
-            return VrfSigner(key.n, key.e, key.raw_rsa)
+        def vrf_key(key_id: str | None) -> VrfSigner:
+            """The current VRF key, or the generation a raffle committed to (``key_id``)."""
+            from gli_core.draw.vrf import VrfPublicKey
+            from gli_core.hsm import HsmRsaKey
+
+            if key_id is None:
+                key = token.vrf_key()
+                return VrfSigner(key.n, key.e, key.raw_rsa)
+            for k in token.keys("vrf"):
+                if isinstance(k, HsmRsaKey) and VrfPublicKey(k.n, k.e).key_id == key_id:
+                    return VrfSigner(k.n, k.e, k.raw_rsa)
+            raise HsmUnavailable(f"the token has no VRF key {key_id} (the raffle's committed key)", reason="key")
 
         def random_bytes(n: int, purpose: str, raffle_id: str) -> bytes:
             return rng.random_bytes(n, purpose=purpose, raffle_id=raffle_id)
@@ -204,6 +213,43 @@ class Core:
             keys.append(signer.verifier())
         unique = {k.vkey: k for k in keys}
         return list(unique.values())
+
+    def rotate_key(self, purpose: str) -> dict[str, str]:
+        """Generate a new HSM key for ``purpose`` (``grant``, ``vrf``, ``audit``); it becomes current.
+
+        Old keys stay in the token: grants and checkpoints they signed still verify, and each
+        raffle's draw keeps the VRF key it committed to when it was created. The rotation and the
+        new key are logged together. Other server processes take the new key when they restart.
+        """
+        from gli_core.audit.signers import HsmNoteSigner
+
+        if self.hsm is None:
+            raise HsmUnavailable("rotation needs the HSM; this core was opened without one", reason="token")
+        old = self.hsm.current(purpose)
+        new = self.hsm.rotate(purpose)
+        with self.engine.begin() as conn:
+            self.audit.append(
+                conn,
+                [
+                    AuditEvent(
+                        type="key.rotated",
+                        actor=current_actor(),
+                        payload={
+                            "purpose": purpose,
+                            "old_key_id": old.public().key_id,
+                            "new_key_id": new.public().key_id,
+                        },
+                    )
+                ],
+            )
+        self._log_new_keys(self.hsm)
+        if purpose == "grant":
+            signer = self.hsm.grant_signer()
+            self.registry.signer = signer
+            self.registry.record_signer()
+        elif purpose == "audit" and isinstance(self.audit.signer, HsmNoteSigner):
+            self.audit.signer = HsmNoteSigner(self.hsm, self.audit.origin)
+        return {"purpose": purpose, "old_key_id": old.public().key_id, "new_key_id": new.public().key_id}
 
     def audit_stores(self) -> list[Any]:
         """The archive stores the configuration names (local segment directory, S3 Object Lock)."""

@@ -641,7 +641,8 @@ def main() -> None:
 
 # Command groups kept in modules of their own (they import the helpers above).
 from server.cli_access import access_group  # noqa: E402
-from server.cli_audit import audit_group  # noqa: E402
+from server.cli_audit import audit_group, keys_group  # noqa: E402
 
 cli.add_command(access_group)
 cli.add_command(audit_group)
+cli.add_command(keys_group)

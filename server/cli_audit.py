@@ -204,3 +204,21 @@ def audit_create_kms_key(alias: str, as_json: bool) -> None:
 
     key_id = create_kms_audit_key(AuditConfig.from_env().aws_client("kms"), alias)
     _emit({"key_id": key_id, "alias": alias}, as_json, key_id)
+
+
+@click.group("keys")
+def keys_group() -> None:
+    """The HSM's keys: grant signing, the draw VRF, audit checkpoints."""
+
+
+@keys_group.command("rotate")
+@click.argument("purpose", type=click.Choice(["grant", "vrf", "audit"]))
+@json_option
+@with_app
+def keys_rotate(app: Tombola, purpose: str, as_json: bool) -> None:
+    """Generate a new key for PURPOSE in the HSM; old keys stay so that what they signed verifies.
+
+    Restart the other server processes afterwards so that they sign with the new key.
+    """
+    out = app.core.rotate_key(purpose)
+    _emit(out, as_json, f"{purpose}: {out['old_key_id']} -> {out['new_key_id']} (logged as key.rotated)")

@@ -78,7 +78,7 @@ class DrawService:
         self,
         engine: Engine,
         registry: Registry,
-        vrf_key: Callable[[], VrfSigner],
+        vrf_key: Callable[[str | None], VrfSigner],
         random_bytes: Callable[[int, str, str], bytes],
         clock: Callable[[], int] = _now,
     ) -> None:
@@ -94,7 +94,7 @@ class DrawService:
         table = [t.to_dict() for t in parse_prize_table(prize_table or DEFAULT_PRIZE_TABLE)]
         nonce = self.random_bytes(proofs.NONCE_SIZE, "draw_nonce", raffle_id)
         now = self.clock()
-        key = self.vrf_key().public
+        key = self.vrf_key(None).public  # the current key; the raffle keeps it through rotations
         with self.engine.begin() as conn:
             conn.execute(
                 insert(DRAW).values(
@@ -194,7 +194,7 @@ class DrawService:
     def status(self, raffle_id: str) -> dict[str, Any]:
         state = self.state(raffle_id)
         row = self._row(raffle_id)
-        key = self.vrf_key().public
+        key = self.vrf_key(row.vrf_key_id).public
         out: dict[str, Any] = {
             "raffle_id": raffle_id,
             "state": state.value,
@@ -355,7 +355,7 @@ class DrawService:
         self._check_against_frozen(raffle_id, row, tickets, [r.leaf_hash for r in rows])
         if gross != row.gross_cents:
             raise TicketSetFrozen(f"the tickets of {raffle_id} changed after they were frozen; refusing to draw")
-        key = self.vrf_key()
+        key = self.vrf_key(row.vrf_key_id)
         proof = proofs.build_proof(
             raffle_id=raffle_id,
             public_key=key.public,
@@ -384,7 +384,7 @@ class DrawService:
             for r in old.get("redraws", [])
         ] + [RedrawRequest(tier=tier, replaced_ticket_number=ticket_number, reason=reason)]
         tickets, gross = self.eligible_tickets(raffle_id)
-        key = self.vrf_key()
+        key = self.vrf_key(row.vrf_key_id)
         proof = proofs.build_proof(
             raffle_id=raffle_id,
             public_key=key.public,

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import uuid6
-from sqlalchemy import Engine, and_, func, insert, select, update
+from sqlalchemy import ARRAY, Engine, and_, any_, bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from gli_core.audit.entry import AuditEvent, current_actor
-from gli_core.bulk import bulk_insert
+from gli_core.bulk import bulk_insert_rows
 from gli_core.draw.proof import ticket_leaf_hash
 from gli_core.errors import (
     DeviceCapReached,
@@ -34,9 +34,10 @@ from gli_core.errors import (
     SaleConflict,
     TicketNotFound,
 )
+from gli_core.ids import uuid7_batch
 from gli_core.models import CoreRaffle, DeviceSync, Grant, SigningKey, Ticket
 from sync_protocol.canonical import domain_bytes
-from sync_protocol.codes import ticket_code
+from sync_protocol.codes import ticket_codes
 from sync_protocol.messages import RangeGrant
 from sync_protocol.signing import PublicKey, Signer, b64u_decode, b64u_encode
 
@@ -54,8 +55,40 @@ TICKET_STATUSES = ("sold", "voided", "refunded")
 _STATUS_CHANGES = {("sold", "voided"), ("sold", "refunded"), ("voided", "refunded")}
 
 
+#: core_ticket's columns in the order :meth:`Registry.record` writes them
+_TICKET_COLUMNS = (
+    "id",
+    "raffle_id",
+    "number",
+    "sale_id",
+    "device_id",
+    "seq",
+    "record_hash",
+    "verification_code",
+    "amount_cents",
+    "status",
+    "recorded_at_ms",
+    "leaf_hash",
+)
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def _chunks(conn: Connection, values: Sequence[Any], size: int) -> list[list[Any]]:
+    """``values`` in one piece on PostgreSQL (one array parameter), in pieces of ``size`` elsewhere."""
+    if conn.dialect.name == "postgresql":
+        return [list(values)] if values else []
+    return [list(values[i : i + size]) for i in range(0, len(values), size)]
+
+
+def _among(conn: Connection, column: Any, values: list[Any]) -> Any:
+    """``column IN values``: ``= ANY(:array)`` on PostgreSQL, one parameter whatever the length, so
+    the statement text (and its prepared plan) is the same for every batch; ``IN (...)`` elsewhere."""
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
+    return column.in_(values)
 
 
 @dataclass(frozen=True)
@@ -427,11 +460,10 @@ class Registry:
         wanted = sorted(set(numbers))
         taken: dict[int, str] = {}
         with self.engine.connect() as conn:
-            for start in range(0, len(wanted), 5000):
-                chunk = wanted[start : start + 5000]
+            for chunk in _chunks(conn, wanted, 5000):
                 rows = conn.execute(
                     select(TICKET.c.number, TICKET.c.sale_id).where(
-                        and_(TICKET.c.raffle_id == raffle_id, TICKET.c.number.in_(chunk))
+                        and_(TICKET.c.raffle_id == raffle_id, _among(conn, TICKET.c.number, chunk))
                     )
                 )
                 taken.update({r.number: r.sale_id for r in rows})
@@ -444,7 +476,7 @@ class Registry:
         recorded_at = at_ms if at_ms is not None else now_ms()
         with self.engine.begin() as conn:
             existing = self._recorded_numbers(conn, [s.sale_id for s in sales])
-            rows: list[dict[str, object]] = []
+            new: list[TicketSale] = []
             duplicates = 0
             for sale in sales:
                 if sale.sale_id in existing:
@@ -452,27 +484,32 @@ class Registry:
                         raise SaleConflict(f"sale {sale.sale_id} is on record with other numbers")
                     duplicates += 1
                     continue
-                for number, amount in zip(sale.numbers, sale.ticket_amounts(), strict=True):
-                    ticket_id = str(uuid6.uuid7())
+                new.append(sale)
+            ids = iter(uuid7_batch(sum(len(s.numbers) for s in new)))
+            rows: list[tuple[object, ...]] = []
+            for sale in new:
+                sale_id, raffle_id, record_hash = sale.sale_id, sale.raffle_id, sale.record_hash
+                codes = ticket_codes(raffle_id, sale.numbers, record_hash)
+                for number, amount, code in zip(sale.numbers, sale.ticket_amounts(), codes, strict=True):
+                    ticket_id = next(ids)
                     rows.append(
-                        {
-                            "amount_cents": amount,
-                            "id": ticket_id,
-                            "raffle_id": sale.raffle_id,
-                            "number": number,
-                            "sale_id": sale.sale_id,
-                            "device_id": sale.device_id,
-                            "seq": sale.seq,
-                            "record_hash": sale.record_hash,
-                            "verification_code": ticket_code(sale.raffle_id, number, sale.record_hash),
-                            "status": "sold",
-                            "recorded_at_ms": recorded_at,
+                        (
+                            ticket_id,
+                            raffle_id,
+                            number,
+                            sale_id,
+                            sale.device_id,
+                            sale.seq,
+                            record_hash,
+                            code,
+                            amount,
+                            "sold",
+                            recorded_at,
                             # the draw's leaf hash, so freezing hashes no leaf (checked again at execute)
-                            "leaf_hash": ticket_leaf_hash(number, ticket_id, sale.sale_id),
-                        }
+                            ticket_leaf_hash(number, ticket_id, sale_id),
+                        )
                     )
-            if rows:
-                bulk_insert(conn, TICKET, rows)
+            bulk_insert_rows(conn, TICKET, _TICKET_COLUMNS, rows)
             voided = 0
             for start in range(0, len(voided_sale_ids), 1000):
                 voided += conn.execute(
@@ -499,7 +536,7 @@ class Registry:
         conn: Connection,
         sales: Sequence[TicketSale],
         existing: Mapping[str, list[int]],
-        rows: Sequence[Mapping[str, object]],
+        rows: Sequence[object],
         voided_sale_ids: Sequence[str],
         voided: int,
     ) -> None:
@@ -559,12 +596,8 @@ class Registry:
     @staticmethod
     def _recorded_numbers(conn: Connection, sale_ids: Sequence[str]) -> dict[str, list[int]]:
         found: dict[str, list[int]] = {}
-        for start in range(0, len(sale_ids), 1000):
-            rows = conn.execute(
-                select(TICKET.c.sale_id, TICKET.c.number).where(
-                    TICKET.c.sale_id.in_(list(sale_ids[start : start + 1000]))
-                )
-            )
+        for chunk in _chunks(conn, sale_ids, 1000):
+            rows = conn.execute(select(TICKET.c.sale_id, TICKET.c.number).where(_among(conn, TICKET.c.sale_id, chunk)))
             for r in rows:
                 found.setdefault(r.sale_id, []).append(r.number)
         for numbers in found.values():

@@ -154,3 +154,25 @@ def test_settings_changes_are_logged_once(tombola: Tombola) -> None:
     assert audit.settings_changed(tombola) is True
     last = json.loads(tombola.core.audit.entries(type_prefix="settings.changed", limit=10)[-1][1])
     assert last["payload"]["values"]["grant_size"] == "500"
+
+
+def test_key_rotation_is_logged_and_old_signatures_still_verify(
+    client: TestClient, tombola: Tombola, seeded: Seed
+) -> None:
+    """Rotating the grant, audit and VRF keys mid-raffle: grants and checkpoints signed before
+    still verify, the raffle's draw keeps its committed VRF key, and each rotation is logged."""
+    core = tombola.core
+    before = core.audit.checkpoint("before")
+    committed = client.get(f"/core/draw/{seeded.raffle_id}/status", headers=ADMIN).json()["vrf"]["key_id"]
+    rotated = {p: core.rotate_key(p) for p in ("grant", "audit", "vrf")}
+    assert all(r["old_key_id"] != r["new_key_id"] for r in rotated.values())
+    assert client.get(f"/core/draw/{seeded.raffle_id}/status", headers=ADMIN).json()["vrf"]["key_id"] == committed
+    after = core.audit.checkpoint("after")
+    keys = core.audit_verifiers()
+    assert len({k.vkey for k in keys}) >= 2
+    log = core.audit
+    report = verify_log(((d, h) for _, d, h in log.iter_entries()), [before.note, after.note], keys, origin=log.origin)
+    assert report.ok, report.failure
+    logged = [json.loads(d)["payload"] for _, d in log.entries(type_prefix="key.rotated", limit=10)]
+    assert [p["purpose"] for p in logged] == ["grant", "audit", "vrf"]
+    assert rotated["grant"]["new_key_id"] in {k.key_id for k in core.public_keys()}
