@@ -14,6 +14,9 @@ Fixtures available everywhere:
     runs on ``sqlite`` (files in ``tmp_path``) and ``postgresql`` (marked ``postgres``).
     See ``tests/support/postgres.py``, which also has ``create_pg_database()``.
 
+``core_engine``
+    An engine on the migrated core database of ``db_backend``.
+
 ``tombola``, ``client``, ``clock``, ``seeded``
     The application services over ``db_backend`` with a :class:`FakeClock` (server time),
     a ``TestClient`` of the HTTP app, and a venue + open raffle + enrollment code
@@ -34,11 +37,12 @@ Markers (declared in pyproject.toml): ``postgres``, ``slow``, ``hsm``, ``kivy``.
 from tests.support.app import client, clock, seeded, tombola
 from tests.support.hsm import hsm, hsm_token
 from tests.support.moto import moto_server
-from tests.support.postgres import db_backend, pg_admin_dsn
+from tests.support.postgres import core_engine, db_backend, pg_admin_dsn
 
 __all__ = [
     "client",
     "clock",
+    "core_engine",
     "db_backend",
     "hsm",
     "hsm_token",

@@ -20,7 +20,6 @@ from sqlalchemy import Engine, insert, select, text
 from gli_core import merkle
 from gli_core.audit.entry import AuditEntryInvalid, AuditEvent, parse_entry
 from gli_core.audit.log import NODE_MIN_LEVEL, AuditLog, AuditRangeInvalid, consistency_path, inclusion_path
-from gli_core.db import make_engine, migrate
 from gli_core.models import RngCall
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "rfc9162-merkle"
@@ -33,11 +32,8 @@ def _event(i: int, **kw: Any) -> AuditEvent:
 
 
 @pytest.fixture
-def engine(db_backend: Any) -> Engine:
-    migrate(db_backend.core)
-    eng = make_engine(db_backend.core)
-    yield eng
-    eng.dispose()
+def engine(core_engine: Engine) -> Engine:
+    return core_engine
 
 
 @pytest.fixture

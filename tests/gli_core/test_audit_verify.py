@@ -20,7 +20,6 @@ from gli_core.audit.note import Checkpoint, NoteVerifier, SoftwareNoteSigner, ch
 from gli_core.audit.shipper import Shipper, read_archive
 from gli_core.audit.store import LocalSegmentStore
 from gli_core.audit.verify import VerifyReport, verify_checkpoint_chain, verify_log
-from gli_core.db import make_engine, migrate
 
 ORIGIN = "tombola.local/audit/verify-test"
 SIGNER = SoftwareNoteSigner.from_seed(ORIGIN, bytes(range(32)))
@@ -28,11 +27,8 @@ KEYS = [NoteVerifier.from_key(SIGNER)]
 
 
 @pytest.fixture
-def engine(db_backend: Any) -> Engine:
-    migrate(db_backend.core)
-    eng = make_engine(db_backend.core)
-    yield eng
-    eng.dispose()
+def engine(core_engine: Engine) -> Engine:
+    return core_engine
 
 
 def _build(engine: Engine, entries: int = 40, every: int = 10) -> AuditLog:

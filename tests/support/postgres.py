@@ -26,6 +26,7 @@ from typing import Any, NoReturn
 import psycopg
 import pytest
 from psycopg import sql
+from sqlalchemy import Engine
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -186,3 +187,14 @@ def db_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DbUrl
     finally:
         drop_pg_database(admin_dsn, core_name)
         drop_pg_database(admin_dsn, business_name)
+
+
+@pytest.fixture
+def core_engine(db_backend: DbUrls) -> Iterator[Engine]:
+    """An engine on the migrated core database of ``db_backend`` (both backends)."""
+    from gli_core.db import make_engine, migrate
+
+    migrate(db_backend.core)
+    engine = make_engine(db_backend.core)
+    yield engine
+    engine.dispose()
