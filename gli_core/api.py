@@ -20,7 +20,7 @@ from gli_core.audit.config import AuditConfig
 from gli_core.audit.entry import AuditEvent, acting_as, current_actor, set_actor
 from gli_core.audit.log import AuditLog, SignedCheckpoint
 from gli_core.audit.note import NoteSigner, NoteVerifier, audit_origin
-from gli_core.bulk import bulk_insert
+from gli_core.bulk import bulk_insert, bulk_insert_rows
 from gli_core.db import make_engine, migrate
 from gli_core.draw.service import DEFAULT_PRIZE_TABLE, DrawService, TicketSetFrozen, VrfSigner
 from gli_core.hsm import Hsm, HsmConfig, HsmUnavailable, init_hsm, open_hsm
@@ -55,6 +55,7 @@ __all__ = [
     "TicketView",
     "acting_as",
     "bulk_insert",
+    "bulk_insert_rows",
     "current_actor",
     "init_hsm",
     "make_engine",
@@ -320,6 +321,10 @@ class Core:
         self, *, device_id: str | None = None, raffle_id: str | None = None, status: str | None = "active"
     ) -> list[GrantView]:
         return self.registry.grants(device_id=device_id, raffle_id=raffle_id, status=status)
+
+    def grant_ranges(self, device_id: str) -> dict[str, list[tuple[int, int]]]:
+        """The number ranges of the device's active grants, by raffle (what a sync checks sales against)."""
+        return self.registry.grant_ranges(device_id)
 
     def void_grants(self, grant_ids: Sequence[str], reason: str) -> None:
         self.registry.set_grants_status(grant_ids, "voided", reason)

@@ -28,6 +28,13 @@ def ticket_code(raffle_id: str, number: int, record_hash: str) -> str:
     return "".join(chars[:4]) + "-" + "".join(chars[4:])
 
 
+def _json_string(value: str) -> bytes:
+    """The RFC 8785 form of a string: quoted as is when printable ASCII without quote or backslash."""
+    if type(value) is str and value.isascii() and value.isprintable() and '"' not in value and "\\" not in value:
+        return b'"' + value.encode() + b'"'
+    return canonical_bytes(value)
+
+
 def ticket_codes(raffle_id: str, numbers: Sequence[int], record_hash: str) -> list[str]:
     """:func:`ticket_code` of each of ``numbers`` (one sale), the canonical bytes written once.
 
@@ -36,7 +43,7 @@ def ticket_codes(raffle_id: str, numbers: Sequence[int], record_hash: str) -> li
     canonical integer range goes through :func:`ticket_code`, which names the problem.
     """
     head = _PREFIX + b'{"number":'
-    tail = b',"raffle_id":' + canonical_bytes(raffle_id) + b',"record_hash":' + canonical_bytes(record_hash) + b"}"
+    tail = b',"raffle_id":' + _json_string(raffle_id) + b',"record_hash":' + _json_string(record_hash) + b"}"
     sha, alphabet = hashlib.sha256, _ALPHABET
     codes = []
     for number in numbers:

@@ -12,8 +12,10 @@ organisation the event belongs to (empty for installation-wide events). ``type``
 :data:`EVENT_TYPES`. Canonical JSON has no raw newline, so entries can be stored one per line.
 
 The payload never carries card data or secrets: :func:`check_payload` refuses a key that names
-one (:data:`FORBIDDEN_KEYS`) and any string that looks like a card number (13 to 19 digits,
-separators allowed, passing the Luhn check). ``docs/audit-log.md`` is the normative description.
+one (:data:`FORBIDDEN_KEYS`) and any string that looks like a card number (15 to 19 digits
+starting with 2 to 6, the major card networks' ranges, separators allowed, passing the Luhn
+check: millisecond timestamps and other 13-digit counters are not taken for card numbers).
+``docs/audit-log.md`` is the normative description.
 """
 
 from __future__ import annotations
@@ -112,7 +114,8 @@ FORBIDDEN_KEYS = frozenset(
 _ACTOR = re.compile(r"^(user|device|service):[A-Za-z0-9._@:\-]{1,90}$")
 _TYPE = re.compile(r"^[a-z_]+\.[a-z_]+$")
 #: 13-19 digits, single spaces or hyphens allowed between them, standing alone (not part of a
-#: longer token such as a UUID: no word character or hyphen on either side).
+#: longer token such as a UUID: no word character or hyphen on either side); a match is a card
+#: number when it has 15-19 digits, starts with 2-6 and passes the Luhn check.
 _CARDLIKE = re.compile(r"(?<![\w-])\d(?:[ -]?\d){12,18}(?![\w-])")
 
 
@@ -245,7 +248,7 @@ def _check_string(value: str, where: str, key: str | int) -> bool:
     match = _CARDLIKE.search(value)
     while match is not None:
         digits = re.sub(r"\D", "", match.group())
-        if 13 <= len(digits) <= 19 and _luhn(digits):
+        if 15 <= len(digits) <= 19 and digits[0] in "23456" and _luhn(digits):
             raise AuditEntryInvalid(f"{where}.{key} looks like a card number; the audit log never stores card data")
         match = _CARDLIKE.search(value, match.end())
     return _jcs_string(value)

@@ -381,6 +381,19 @@ class Registry:
             for r in rows
         ]
 
+    def grant_ranges(self, device_id: str) -> dict[str, list[tuple[int, int]]]:
+        """``raffle_id -> [(first, last), ...]`` of the device's active grants (no payload parsed)."""
+        ranges: dict[str, list[tuple[int, int]]] = {}
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(GRANT.c.raffle_id, GRANT.c.first_number, GRANT.c.last_number)
+                .where(and_(GRANT.c.device_id == device_id, GRANT.c.status == "active"))
+                .order_by(GRANT.c.raffle_id, GRANT.c.first_number)
+            )
+            for r in rows:
+                ranges.setdefault(r.raffle_id, []).append((r.first_number, r.last_number))
+        return ranges
+
     def set_grants_status(self, grant_ids: Sequence[str], status: str, reason: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(update(GRANT).where(GRANT.c.id.in_(list(grant_ids))).values(status=status, reason=reason))

@@ -116,7 +116,10 @@ def within_grant(record: Record, ctx: BatchContext) -> SaleRejected | None:
     assert isinstance(record, SaleRecord)
     ranges = ctx.grants.get(record.raffle_id, [])
     for number in record.numbers:
-        if not any(first <= number <= last for first, last in ranges):
+        for first, last in ranges:
+            if first <= number <= last:
+                break
+        else:
             return OutsideGrant(
                 f"record {record.seq} sells number {number}, outside every grant of the device",
                 number=number,
@@ -192,8 +195,11 @@ def judge(records: Sequence[Record], ctx: BatchContext) -> list[SaleRejected | N
     """The verdict on each record in order (``None`` = accepted); updates ``ctx`` as it goes."""
     verdicts: list[SaleRejected | None] = []
     for record in records:
-        rules = SALE_RULES if isinstance(record, SaleRecord) else VOID_RULES
-        verdict = next((v for v in (rule(record, ctx) for rule in rules) if v is not None), None)
+        verdict = None
+        for rule in SALE_RULES if isinstance(record, SaleRecord) else VOID_RULES:
+            verdict = rule(record, ctx)
+            if verdict is not None:
+                break
         verdicts.append(verdict)
         if isinstance(record, SaleRecord):
             ctx.sales[record.sale_id] = KnownSale(record.device_id, record.raffle_id, verdict is None, False)

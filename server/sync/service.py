@@ -10,14 +10,14 @@ acknowledged; the device re-sends, the core sees the same sale ids and records n
 
 from __future__ import annotations
 
-import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select, update
 
-from gli_core.api import TicketSale, acting_as, bulk_insert
+from gli_core.api import TicketSale, acting_as, bulk_insert_rows
 from server import audit
 from server.context import Tombola
 from server.enrollment.service import ANCHOR, DEVICE, ensure_grants, record_anchor, require_active_device
@@ -37,6 +37,8 @@ from sync_protocol.errors import (
 from sync_protocol.messages import RejectedRecord, SaleRecord, SyncAck, SyncBatch, VoidRecord
 from sync_protocol.signing import b64u_decode
 
+log = logging.getLogger("tombola.sync")
+
 SALE = Sale.__table__  # type: ignore[attr-defined]
 
 
@@ -47,54 +49,86 @@ class BatchOutcome:
     rejected: list[RejectedRecord] = field(default_factory=list)
     acked_seq: int = 0
     head_hash: str = ""
+    #: the device's venue and its raffles as the batch was judged (the ack reuses them)
+    venue_id: str = ""
+    raffles: list[dict[str, Any]] | None = None
+
+
+#: the ``sale`` columns :func:`_sale_row` fills, in its order
+SALE_COLUMNS = (
+    "id",
+    "device_id",
+    "seq",
+    "kind",
+    "raffle_id",
+    "seller_id",
+    "device_time_ms",
+    "anchor_ms",
+    "elapsed_ms",
+    "prev_hash",
+    "hash",
+    "status",
+    "reject_code",
+    "reject_detail",
+    "source",
+    "received_at_ms",
+    "numbers",
+    "quantity",
+    "amount_cents",
+    "currency",
+    "payment_method",
+    "payment_reference",
+    "voids_sale_id",
+    "void_reason",
+    "voided",
+)
 
 
 def _sale_row(
     record: SaleRecord | VoidRecord, *, source: str, now: int, rejection: SaleRejected | None
-) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "id": record.sale_id,
-        "device_id": record.device_id,
-        "seq": record.seq,
-        "kind": record.kind,
-        "raffle_id": record.raffle_id,
-        "seller_id": record.seller_id,
-        "device_time_ms": record.device_time_ms,
-        "anchor_ms": record.anchor_ms,
-        "elapsed_ms": record.elapsed_ms,
-        "prev_hash": record.prev_hash,
-        "hash": record.hash,
-        "status": "rejected" if rejection else "accepted",
-        "reject_code": rejection.code if rejection else "",
-        "reject_detail": rejection.detail[:500] if rejection else "",
-        "source": source,
-        "received_at_ms": now,
-        "numbers": "[]",
-        "quantity": 0,
-        "amount_cents": 0,
-        "currency": "",
-        "payment_method": "",
-        "payment_reference": "",
-        "voids_sale_id": "",
-        "void_reason": "",
-        "voided": False,
-    }
+) -> tuple[Any, ...]:
+    """The ``sale`` row of a record (values of :data:`SALE_COLUMNS`), accepted or rejected."""
+    head = (
+        record.sale_id,
+        record.device_id,
+        record.seq,
+        record.kind,
+        record.raffle_id,
+        record.seller_id,
+        record.device_time_ms,
+        record.anchor_ms,
+        record.elapsed_ms,
+        record.prev_hash,
+        record.hash,
+        "rejected" if rejection else "accepted",
+        rejection.code if rejection else "",
+        rejection.detail[:500] if rejection else "",
+        source,
+        now,
+    )
     if isinstance(record, SaleRecord):
-        row.update(
-            numbers=json.dumps(record.numbers),
-            quantity=len(record.numbers),
-            amount_cents=record.amount_cents,
-            currency=record.currency.upper(),
-            payment_method=record.payment.method,
-            payment_reference=record.payment.reference or "",
+        return (
+            *head,
+            "[" + ", ".join(map(str, record.numbers)) + "]",  # json.dumps of a list of ints, faster
+            len(record.numbers),
+            record.amount_cents,
+            record.currency.upper(),
+            record.payment.method,
+            record.payment.reference or "",
+            "",
+            "",
+            False,
         )
-    else:
-        row.update(voids_sale_id=record.voids, void_reason=record.reason[:500])
-    return row
+    return (*head, "[]", 0, 0, "", "", "", record.voids, record.reason[:500], False)
 
 
 def _context(
-    app: Tombola, conn: Any, device: dict[str, Any], records: Sequence[SaleRecord | VoidRecord], now: int
+    app: Tombola,
+    conn: Any,
+    device: dict[str, Any],
+    records: Sequence[SaleRecord | VoidRecord],
+    now: int,
+    venue_raffles: list[dict[str, Any]],
 ) -> BatchContext:
     raffles = {
         r["id"]: RaffleTerms(
@@ -105,11 +139,9 @@ def _context(
             sales_close_at_ms=r["sales_close_at_ms"],
             status=r["status"],
         )
-        for r in list_raffles(app, device["venue_id"], conn=conn)
+        for r in venue_raffles
     }
-    grants: dict[str, list[tuple[int, int]]] = {}
-    for view in app.core.grants(device_id=device["id"]):
-        grants.setdefault(view.grant.raffle_id, []).append((view.grant.first_number, view.grant.last_number))
+    grants = app.core.grant_ranges(device["id"])
     wanted_anchors = sorted({r.anchor_ms for r in records})
     anchors = set(
         conn.execute(
@@ -240,9 +272,10 @@ def _apply_batch(
         elif batch.first_seq == acked + 1 and batch.prev_hash != acked_hash:
             raise BrokenChain(f"the batch does not follow record {acked} held by the server", seq=batch.first_seq)
 
-        outcome = BatchOutcome(duplicates=len(old), acked_seq=acked, head_hash=acked_hash)
+        outcome = BatchOutcome(duplicates=len(old), acked_seq=acked, head_hash=acked_hash, venue_id=device["venue_id"])
         if new:
-            ctx = _context(app, conn, device, new, now)
+            outcome.raffles = list_raffles(app, device["venue_id"], conn=conn)
+            ctx = _context(app, conn, device, new, now, outcome.raffles)
             verdicts = judge(new, ctx)
             acknowledged = {(r.seq, r.code) for r in batch.rejected}
             for record, verdict in zip(new, verdicts, strict=True):
@@ -258,9 +291,10 @@ def _apply_batch(
                 app.core.record(tickets, voided)
             except TicketSetFrozen as exc:
                 raise _FrozenMeanwhile(exc) from exc
-            bulk_insert(
+            bulk_insert_rows(
                 conn,
                 SALE,
+                SALE_COLUMNS,
                 [_sale_row(r, source=source, now=now, rejection=v) for r, v in zip(new, verdicts, strict=True)],
             )
             if voided:
@@ -318,21 +352,29 @@ def sync(app: Tombola, batch: SyncBatch) -> SyncAck:
             outcome = apply_batch(app, batch)
         except TombolaError as exc:
             if exc.code not in ("unknown_device",):  # no tenant, no device: nothing to attribute
-                audit.record_now(
-                    app,
-                    "sync.rejected",
-                    {
-                        "device_id": batch.device_id,
-                        "first_seq": batch.first_seq,
-                        "last_seq": batch.last_seq,
-                        "code": exc.code,
-                        "detail": exc.detail[:300],
-                    },
-                    tenant=_tenant_of_device(app, batch.device_id),
-                    actor="service:server",
-                )
+                _log_refusal(app, batch, exc)
             raise
         return _acknowledge(app, batch, outcome)
+
+
+def _log_refusal(app: Tombola, batch: SyncBatch, exc: TombolaError) -> None:
+    """``sync.rejected`` for a refused batch; a failure to log never changes the device's answer."""
+    try:
+        audit.record_now(
+            app,
+            "sync.rejected",
+            {
+                "device_id": batch.device_id,
+                "first_seq": batch.first_seq,
+                "last_seq": batch.last_seq,
+                "code": exc.code,
+                "detail": exc.detail[:300],
+            },
+            tenant=_tenant_of_device(app, batch.device_id),
+            actor="service:server",
+        )
+    except TombolaError:
+        log.exception("could not log the refusal of a batch of %s", batch.device_id)
 
 
 def _tenant_of_device(app: Tombola, device_id: str) -> str:
@@ -344,7 +386,6 @@ def _tenant_of_device(app: Tombola, device_id: str) -> str:
 def _acknowledge(app: Tombola, batch: SyncBatch, outcome: BatchOutcome) -> SyncAck:
     device_id = batch.device_id
     with app.engine.connect() as conn:
-        venue_id = conn.execute(select(DEVICE.c.venue_id).where(DEVICE.c.id == device_id)).scalar_one()
         anchor = conn.execute(
             select(ANCHOR.c.anchor_ms)
             .where(ANCHOR.c.device_id == device_id)
@@ -352,7 +393,7 @@ def _acknowledge(app: Tombola, batch: SyncBatch, outcome: BatchOutcome) -> SyncA
             .limit(1)
         ).scalar_one()
     app.core.device_synced(device_id, anchor)
-    raffles = list_raffles(app, venue_id)
+    raffles = outcome.raffles if outcome.raffles is not None else list_raffles(app, outcome.venue_id)
     grants = ensure_grants(app, device_id, raffles)
     revoked = [g.grant.grant_id for g in app.core.grants(device_id=device_id, status="voided")]
     return SyncAck(

@@ -13,15 +13,20 @@ it, so the server judges a sale by ``anchor_ms + elapsed_ms``, an anchor it issu
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import Field, TypeAdapter, ValidationError
 
-from sync_protocol.canonical import domain_bytes
+from sync_protocol.canonical import canonical_bytes, domain_bytes
 from sync_protocol.errors import Malformed
 from sync_protocol.messages._base import Message
 
 GENESIS_HASH = "0" * 64
+_RECORD_DOMAIN = domain_bytes("record", None)[: -len(b"null")]  # the tag, up to its NUL byte
+#: a C1 control character (U+0080-U+009F) in UTF-8, which JCS and orjson might spell otherwise
+_C1 = re.compile(rb"\xc2[\x80-\x9f]")
 
 
 class Payment(Message):
@@ -46,12 +51,23 @@ class _RecordBase(Message):
     def compute_hash(self) -> str:
         if self.__pydantic_extra__ or (isinstance(self, SaleRecord) and self.payment.__pydantic_extra__):
             body = self.to_dict()
-        else:
-            # Only declared fields (str, int, list[int], literals, the payment): the Python-mode
-            # dump is the JSON-mode one, at half the cost.
-            body = self.model_dump(exclude_none=True)
+            body.pop("hash", None)
+            return hashlib.sha256(domain_bytes("record", body)).hexdigest()
+        # Only declared fields (str, int, list[int], literals, the payment): the Python-mode dump
+        # is the JSON-mode one at half the cost, the keys are ASCII and no value is a float. So
+        # orjson's sorted output is the RFC 8785 form unless an integer is beyond 2**53 - 1
+        # (STRICT_INTEGER raises) or a string needs an escape (a backslash in the bytes) or holds
+        # DEL or a C1 control: then the definition, canonical_bytes, decides.
+        body = self.model_dump(exclude_none=True)
         body.pop("hash", None)
-        return hashlib.sha256(domain_bytes("record", body)).hexdigest()
+        try:
+            data = orjson.dumps(body, option=orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER)
+            plain = b"\\" not in data and b"\x7f" not in data and (b"\xc2" not in data or not _C1.search(data))
+        except TypeError:
+            plain = False
+        if not plain:
+            data = canonical_bytes(body)
+        return hashlib.sha256(_RECORD_DOMAIN + data).hexdigest()
 
     def sealed(self) -> Any:
         """A copy with ``hash`` filled in."""

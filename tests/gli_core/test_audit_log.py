@@ -243,3 +243,9 @@ def test_entry_bytes_are_rfc8785_whichever_encoder_runs(payload: dict[str, Any],
     except AuditEntryInvalid:
         return  # a forbidden key or a card-like string: refused, never encoded
     assert entry_bytes(7, time_ms, event) == rfc8785.dumps(entry_dict(7, time_ms, event))
+
+
+@pytest.mark.parametrize("value", ["anchor 1795613704720 was never issued", "t=1795613704720123456", "1234567890128"])
+def test_timestamps_and_counters_are_not_card_numbers(log: AuditLog, value: str) -> None:
+    log.append_now([AuditEvent(type="rng.call", actor="service:x", payload={"detail": value})])
+    assert log.size() == 1
