@@ -15,6 +15,7 @@ Environment:
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import re
@@ -39,6 +40,9 @@ CONNECT_TIMEOUT_S = 5
 _PG_MAX_IDENTIFIER = 63
 _NAME_RE = re.compile(r"^[a-z0-9_]+$")
 _db_counter = itertools.count(1)
+#: Per test session, so that two sessions on one server (a developer's run beside CI, or a
+#: benchmark) never take, or drop, each other's databases.
+_SESSION = f"s{os.getpid()}"
 
 
 def in_ci() -> bool:
@@ -144,7 +148,30 @@ def pg_admin_dsn() -> str:
             conn.execute("SELECT 1")
     except (psycopg.Error, ValueError) as exc:
         _pg_unavailable(f"cannot connect with {PG_DSN_ENV}={_masked(dsn)} ({type(exc).__name__}: {exc})")
+    _drop_abandoned(dsn)
     return dsn
+
+
+def _drop_abandoned(dsn: str) -> None:
+    """Drop test databases left by sessions whose process is gone (killed runs)."""
+    with _connect_maintenance(dsn) as conn:
+        names = [r[0] for r in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'tombola_t_s%'")]
+    for name in names:
+        match = re.match(r"^tombola_t_s(\d+)_", name)
+        if match is None or _alive(int(match.group(1))):
+            continue
+        with contextlib.suppress(psycopg.Error), _connect_maintenance(dsn) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @dataclass(frozen=True)
@@ -179,7 +206,7 @@ def db_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DbUrl
 
     admin_dsn: str = request.getfixturevalue("pg_admin_dsn")
     n = next(_db_counter)
-    core_name, business_name = f"{n}_core", f"{n}_business"
+    core_name, business_name = f"{_SESSION}_{n}_core", f"{_SESSION}_{n}_business"
     try:
         core = create_pg_database(admin_dsn, core_name)
         business = create_pg_database(admin_dsn, business_name)
