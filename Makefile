@@ -46,7 +46,7 @@ test: venv pg
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=15
 
 lint: venv
 	$(BIN)/ruff check .

@@ -2,10 +2,13 @@
 
 N tickets (default 1,000,000; 100,000 with ``TOMBOLA_BENCH_SIZE=small``; ``--tickets 10000000``
 for the 10M figure), each with a UUID-shaped ticket id and sale id (36 characters, two tickets
-per sale), sorted by number and checked once (``TicketList``, not timed). Their Merkle leaves
-are encoded once with ``gli_core.draw.proof.ticket_leaf_inputs``, the proof's own leaf encoding
-(``I2OSP(number, 8) || len || ticket_id || len || sale_id``, 82 bytes here) with the RFC 9162
-leaf prefix ``0x00`` written by the encoder: 83 bytes, exactly what each leaf hash hashes. The
+per sale of 999 cents, split 500 + 499 as the registry splits a sale) and its amount, sorted by
+number and checked once (``TicketList``, not timed); gross sales are the sum of the amounts, as
+the proof fixes them. Their Merkle leaves are encoded once with
+``gli_core.draw.proof.ticket_leaf_inputs``, the proof's own leaf encoding (``I2OSP(number, 8) ||
+len || ticket_id || len || sale_id || I2OSP(amount_cents, 8)``, 90 bytes here) with the RFC 9162
+leaf prefix ``0x00`` written by the encoder: 91 bytes, exactly what each leaf hash hashes (two
+SHA-256 blocks, as the 83 bytes of the ``tombola/draw/v1`` leaf without the amount were). The
 encoding is timed on its own (``encode_s``) and is outside every figure below, because it is
 the same input for all of them.
 
@@ -20,7 +23,7 @@ the ingest, and is reported apart (``leaf_hash_s``, all N leaf hashes at once; n
   production; ``vrf_s``), and the winners of a 10-tier prize table (100 prizes including a
   50/50; ``select_s``).
 - ``raw_hash_s``, the reference in the same run: ``hashlib.sha256(leaf).digest()`` once for each
-  of the same 83-byte leaf inputs, the fastest plain way (``map`` over ``hashlib``, no per-leaf
+  of the same 91-byte leaf inputs, the fastest plain way (``map`` over ``hashlib``, no per-leaf
   Python bytecode).
 - ``check_s``, reported apart and **not** in ``draw_s``: the stored hashes are never trusted on
   their own. Before it derives any randomness, ``DrawService.execute`` recomputes every leaf hash
@@ -78,17 +81,22 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+SALE_CENTS = 999
+"""Each sale: two tickets for 999 cents, split 500 + 499 (``TicketSale.ticket_amounts``)."""
+
+
 def make_tickets(count: int) -> list[DrawTicket]:
     """``count`` tickets numbered 1..count with random UUID-shaped ids, two tickets per sale."""
     raw = os.urandom(16 * count).hex()
     tickets: list[DrawTicket] = []
     sale = ""
+    share, rest = divmod(SALE_CENTS, 2)
     for n in range(count):
         h = raw[32 * n : 32 * n + 32]
         ticket_id = f"{h[:8]}-{h[8:12]}-7{h[13:16]}-{h[16:20]}-{h[20:]}"
         if n % 2 == 0:
             sale = f"{h[20:28]}-{h[28:]}-7{h[13:16]}-{h[16:20]}-{h[:8]}{h[8:12]}"
-        tickets.append(DrawTicket(n + 1, ticket_id, sale))
+        tickets.append(DrawTicket(n + 1, ticket_id, sale, share + rest if n % 2 == 0 else share))
     return tickets
 
 
@@ -164,7 +172,7 @@ def main() -> None:
         s1, s2 = pow(m, dp, p), pow(m, dq, q)
         return s2 + q * ((s1 - s2) * qinv % p)
 
-    gross = 500 * args.tickets
+    gross = sum(t.amount_cents for t in tickets)  # what the proof fixes and its verifier re-derives
     start = time.perf_counter()
     leaves = ticket_leaf_inputs(tickets)
     encode_s = time.perf_counter() - start

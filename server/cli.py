@@ -543,6 +543,7 @@ def verify_draw(proof_file: Path, tickets_file: Path | None, audit_keys: tuple[s
         "raffle_id": result.raffle_id,
         "ticket_count": result.ticket_count,
         "ticket_root": result.ticket_root,
+        "gross_sales_cents": result.gross_sales_cents,
         "nonce_commitment": result.nonce_commitment,
         "key_fingerprint": result.key_fingerprint,
         "audit_checkpoint_size": result.audit_checkpoint_size,

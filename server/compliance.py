@@ -36,9 +36,13 @@ DrawFn = Callable[[str, Sequence[DrawTicket], int], list[int]]
 """``(raffle_id, tickets, winners) -> positions``: one draw; the winners' indexes in ``tickets``."""
 
 
+TICKET_PRICE_CENTS = 100
+"""What each synthetic ticket sold for (one ticket per sale)."""
+
+
 def synthetic_tickets(count: int) -> list[DrawTicket]:
-    """``count`` sold tickets numbered 1..count (sorted, so index = number - 1)."""
-    return [DrawTicket(i + 1, f"tk-{i + 1}", f"sale-{i + 1}") for i in range(count)]
+    """``count`` sold tickets numbered 1..count (sorted, so index = number - 1), 100 cents each."""
+    return [DrawTicket(i + 1, f"tk-{i + 1}", f"sale-{i + 1}", TICKET_PRICE_CENTS) for i in range(count)]
 
 
 def real_draw(app: Tombola) -> DrawFn:
@@ -58,7 +62,7 @@ def real_draw(app: Tombola) -> DrawFn:
             nonce=nonce,
             tickets=tickets,
             prize_table=[{"tier": "prize", "count": winners, "kind": "fixed", "amount_cents": 1000}],
-            gross_sales_cents=100 * len(tickets),
+            gross_sales_cents=sum(t.amount_cents for t in tickets),
             rsasp1=key.raw_rsa,
             embed_tickets=False,
         )

@@ -2,22 +2,25 @@
 
 ``docs/draw-proof.md`` is the normative description (schema, every encoding, every check). In
 short, a proof holds the *inputs* of the draw (raffle id, VRF public key, nonce, ticket list or
-the hash of a ticket file, prize table, gross sales, redraw requests with their reasons) and the
-*outputs* a verifier recomputes and compares (nonce commitment, ticket count and Merkle root,
-alpha, pi, beta, winners, redraw winners). There is no other member: :func:`load_proof` refuses
-unknown members, so nothing in a proof is decoration.
+the hash of a ticket file, prize table, redraw requests with their reasons) and the *outputs* a
+verifier recomputes and compares (nonce commitment, ticket count and Merkle root, gross sales,
+alpha, pi, beta, winners, redraw winners). Gross sales (the base of the 50/50 prizes) are an
+input of alpha *and* checked: they must be the sum of the listed tickets' amounts. There is no
+other member: :func:`load_proof` refuses unknown members, so nothing in a proof is decoration.
 
-Encodings fixed by this module (``ALGORITHM = "tombola/draw/v1"``):
+Encodings fixed by this module (``ALGORITHM = "tombola/draw/v2"``):
 
 * **Ticket leaf** (the leaf data of the ticket-set Merkle tree, RFC 9162)::
 
-      I2OSP(number, 8) || I2OSP(len(id), 1) || id || I2OSP(len(sale), 1) || sale
+      I2OSP(number, 8) || I2OSP(len(id), 1) || id || I2OSP(len(sale), 1) || sale || I2OSP(amount_cents, 8)
 
   ``id`` and ``sale`` are the UTF-8 bytes of the ticket id and sale id (1 to 255 bytes each),
-  ``number`` the ticket number (unsigned 64-bit big-endian; numbers are below 2**53). A fixed
-  binary layout rather than canonical JSON per ticket: it is unambiguous (length-prefixed),
-  trivially reimplemented, and a million tickets encode and hash in under two seconds.
+  ``number`` the ticket number and ``amount_cents`` the ticket's share of its sale (both unsigned
+  64-bit big-endian, below 2**53). A fixed binary layout rather than canonical JSON per ticket:
+  it is unambiguous (length-prefixed, fixed-size trailer), trivially reimplemented, and a
+  million tickets encode and hash in under two seconds. (``tombola/draw/v1`` had no amount.)
 * **Ticket-set root**: MTH over the leaves of the eligible tickets sorted by number.
+* **Gross sales**: ``gross_sales_cents`` = the sum of the eligible tickets' ``amount_cents``.
 * **Nonce commitment**: ``SHA-256(nonce)`` of the 32-byte nonce, published when sales open.
 * **alpha**: ``domain_bytes("draw-alpha", {...})`` = ``b"tombola/draw-alpha/v1\\x00"`` followed by
   the RFC 8785 canonical JSON of ``{"algorithm", "audit_checkpoint" (null or
@@ -85,7 +88,7 @@ __all__ = [
 ]
 
 SCHEMA = "tombola/draw-proof/v1"
-ALGORITHM = "tombola/draw/v1"
+ALGORITHM = "tombola/draw/v2"
 NONCE_SIZE = 32
 MAX_ID_BYTES = 255
 _HEX = re.compile(r"[0-9a-f]*")
@@ -118,11 +121,12 @@ def _encode(tickets: Sequence[DrawTicket], template: bytes) -> list[bytes]:
     tickets = TicketList.of(tickets)
     try:
         return [
-            template % (n.to_bytes(8, "big"), len(i8 := i.encode()), i8, len(s8 := s.encode()), s8)
-            for n, i, s in tickets
+            template
+            % (n.to_bytes(8, "big"), len(i8 := i.encode()), i8, len(s8 := s.encode()), s8, a.to_bytes(8, "big"))
+            for n, i, s, a in tickets
         ]
     except (UnicodeEncodeError, OverflowError, ValueError):
-        for index, (_, ticket_id, sale_id) in enumerate(tickets):
+        for index, (_, ticket_id, sale_id, _) in enumerate(tickets):
             for name, value in (("ticket_id", ticket_id), ("sale_id", sale_id)):
                 try:
                     size = len(value.encode())
@@ -137,10 +141,10 @@ def ticket_leaves(tickets: Sequence[DrawTicket]) -> list[bytes]:
     """The leaf data of every ticket, in order (tickets checked as :class:`TicketList` does).
 
     Raises:
-        DrawInputInvalid: the tickets are not sorted by unique number, or an id is not a string
-            of 1-255 UTF-8 bytes.
+        DrawInputInvalid: the tickets are not sorted by unique number, an id is not a string of
+            1-255 UTF-8 bytes, or an amount is not an integer in ``[0, 2**53)``.
     """
-    return _encode(tickets, b"%b%c%b%c%b")
+    return _encode(tickets, b"%b%c%b%c%b%b")
 
 
 def ticket_leaf_inputs(tickets: Sequence[DrawTicket]) -> list[bytes]:
@@ -150,25 +154,34 @@ def ticket_leaf_inputs(tickets: Sequence[DrawTicket]) -> list[bytes]:
     leaf hashes cost one ``hashlib`` call each and no copy
     (:func:`gli_core.merkle.root_from_prefixed_leaves`).
     """
-    return _encode(tickets, b"\x00%b%c%b%c%b")
+    return _encode(tickets, b"\x00%b%c%b%c%b%b")
 
 
-def ticket_leaf_hash(number: int, ticket_id: str, sale_id: str) -> bytes | None:
+def ticket_leaf_hash(number: int, ticket_id: str, sale_id: str, amount_cents: int) -> bytes | None:
     """The leaf hash of one ticket, ``SHA-256(0x00 || leaf)``, or None if it has no leaf encoding.
 
     The core stores it with each ticket when it records it (``core_ticket.leaf_hash``), so that
     freezing a ticket set hashes only the interior nodes. It is never trusted on its own: the
     draw recomputes every leaf from the ticket rows before it derives any randomness. None when
     the ticket cannot be encoded (an id that is empty, over 255 UTF-8 bytes or not valid
-    Unicode, a number outside ``[0, 2**53)``); the draw then refuses the ticket as
+    Unicode, a number or amount outside ``[0, 2**53)``); the draw then refuses the ticket as
     :func:`ticket_leaves` does.
     """
     try:
         i8, s8 = ticket_id.encode(), sale_id.encode()
-        leaf = b"\x00%b%c%b%c%b" % (number.to_bytes(8, "big"), len(i8), i8, len(s8), s8)
+        leaf = b"\x00%b%c%b%c%b%b" % (
+            number.to_bytes(8, "big"),
+            len(i8),
+            i8,
+            len(s8),
+            s8,
+            amount_cents.to_bytes(8, "big"),
+        )
     except (UnicodeEncodeError, OverflowError, ValueError, AttributeError, TypeError):
         return None
-    if not (i8 and s8 and 0 <= number <= MAX_JSON_INT):
+    if not (i8 and s8 and 0 <= number <= MAX_JSON_INT and type(amount_cents) is int):
+        return None
+    if not 0 <= amount_cents <= MAX_JSON_INT:
         return None
     return hashlib.sha256(leaf).digest()
 
@@ -243,10 +256,10 @@ def redraw_alpha_bytes(
 def tickets_file_bytes(tickets: Sequence[DrawTicket]) -> bytes:
     """The ticket file of a proof that does not embed its tickets: the ``tickets.list`` JSON array.
 
-    UTF-8, no whitespace: ``[[number,"ticket_id","sale_id"],...]``. The proof names it by its
-    SHA-256 (:func:`tickets_file_name`).
+    UTF-8, no whitespace: ``[[number,"ticket_id","sale_id",amount_cents],...]``. The proof names
+    it by its SHA-256 (:func:`tickets_file_name`).
     """
-    rows = [[n, i, s] for n, i, s in tickets]
+    rows = [[n, i, s, a] for n, i, s, a in tickets]
     return json.dumps(rows, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
@@ -259,7 +272,7 @@ def parse_tickets_file(data: bytes) -> list[DrawTicket]:
     """Parse a ticket file (:func:`tickets_file_bytes`); checks only the shape of each row.
 
     Raises:
-        ProofInvalid: not a JSON array of ``[int, str, str]`` rows (``field`` is ``tickets.file``).
+        ProofInvalid: not a JSON array of ``[int, str, str, int]`` rows (``field`` is ``tickets.file``).
     """
     try:
         rows = json.loads(data)
@@ -327,13 +340,14 @@ def _parse_ticket_rows(rows: object, where: str) -> list[DrawTicket]:
     for i, row in enumerate(rows):
         if (
             not isinstance(row, list)
-            or len(row) != 3
+            or len(row) != 4
             or not _is_int(row[0])
             or not isinstance(row[1], str)
             or not isinstance(row[2], str)
+            or not _is_int(row[3])
         ):
-            raise ProofInvalid("must be [number, ticket_id, sale_id]", field=f"{where}[{i}]")
-        tickets.append(DrawTicket(row[0], row[1], row[2]))
+            raise ProofInvalid("must be [number, ticket_id, sale_id, amount_cents]", field=f"{where}[{i}]")
+        tickets.append(DrawTicket(row[0], row[1], row[2], row[3]))
     return tickets
 
 
@@ -465,8 +479,9 @@ class DrawProof:
     """A draw proof whose *shape* is valid (:func:`load_proof`); :mod:`.verify` checks the rest.
 
     Values are as stated by the proof: ``key_id``, ``fingerprint``, ``nonce_commitment``,
-    ``ticket_count``, ``ticket_root``, ``alpha``, ``beta``, ``winners`` and the results of
-    ``redraws`` are claims to be compared with recomputed values.
+    ``ticket_count``, ``ticket_root``, ``gross_sales_cents`` (an input of alpha, and the sum of
+    the tickets' amounts), ``alpha``, ``beta``, ``winners`` and the results of ``redraws`` are
+    claims to be compared with recomputed values.
     """
 
     raffle_id: str
@@ -493,7 +508,7 @@ class DrawProof:
         """The proof as JSON; ``load_proof(d).to_dict() == d`` for every valid ``d``."""
         tickets: dict[str, Any] = {"count": self.ticket_count, "root": self.ticket_root.hex()}
         if self.tickets is not None:
-            tickets["list"] = [[n, i, s] for n, i, s in self.tickets]
+            tickets["list"] = [[n, i, s, a] for n, i, s, a in self.tickets]
         else:
             assert self.tickets_file_sha256 is not None
             tickets["file_sha256"] = self.tickets_file_sha256.hex()
@@ -682,8 +697,8 @@ def build_proof(
     nonce: bytes,
     tickets: Sequence[DrawTicket],
     prize_table: Sequence[Mapping[str, Any] | Tier],
-    gross_sales_cents: int,
     rsasp1: Callable[[int], int],
+    gross_sales_cents: int | None = None,
     redraws: Sequence[RedrawRequest] = (),
     embed_tickets: bool = True,
     audit_checkpoint: Mapping[str, Any] | None = None,
@@ -698,10 +713,13 @@ def build_proof(
         raffle_id: the raffle.
         public_key: the VRF key's public half (the private half is behind ``rsasp1``).
         nonce: the 32-byte nonce whose SHA-256 was published when sales opened.
-        tickets: the eligible tickets (sold; voided and refunded left out), sorted by number.
+        tickets: the eligible tickets (sold; voided and refunded left out), sorted by number,
+            each with its amount.
         prize_table: the tiers, in draw order.
-        gross_sales_cents: gross sales, for ``percent_of_sales`` prizes.
         rsasp1: the private RSA operation of the VRF key (the HSM, ``CKM_RSA_X_509``).
+        gross_sales_cents: gross sales, for ``percent_of_sales`` prizes: the sum of the tickets'
+            ``amount_cents`` (the verifier re-derives it so). Computed when None; when given, it
+            must be that sum (a cross-check of the caller's own total).
         redraws: redraw requests in the order made; each is authorised by a VRF proof.
         embed_tickets: embed the ticket list (default); otherwise the proof names the ticket
             file :func:`tickets_file_bytes` by its SHA-256 and the caller publishes that file as
@@ -709,7 +727,8 @@ def build_proof(
         audit_checkpoint: where the audit log recorded the sales-open commitment (optional).
 
     Raises:
-        DrawInputInvalid: an input is malformed (tickets unsorted, bad prize table, nonce size...).
+        DrawInputInvalid: an input is malformed (tickets unsorted, bad prize table, nonce size...),
+            or ``gross_sales_cents`` is not the sum of the tickets' amounts.
         NotEnoughTickets: fewer eligible tickets than prizes plus redraws.
         VrfInvalid: ``rsasp1`` did not compute the key's private operation.
         ProofInvalid: ``audit_checkpoint`` does not show the commitment in the log.
@@ -720,6 +739,14 @@ def build_proof(
         raise DrawInputInvalid("the raffle id is a string of 1-200 characters", field="raffle_id")
     tiers = parse_prize_table(prize_table)
     tickets = TicketList.of(tickets)
+    gross = sum(t.amount_cents for t in tickets)
+    if gross_sales_cents is None:
+        gross_sales_cents = gross
+    elif gross_sales_cents != gross:
+        raise DrawInputInvalid(
+            f"gross sales of {gross_sales_cents!r} cents are not the {gross} cents the tickets' amounts add up to",
+            field="gross_sales_cents",
+        )
     root = ticket_root(tickets)
     commitment = nonce_commitment(nonce)
     checkpoint = None

@@ -27,7 +27,8 @@ the next ``count1`` draws, and so on. Within a tier, the winners are in the orde
 
 **Amounts.** ``fixed``: ``amount_cents`` per winner. ``percent_of_sales``:
 ``floor(gross_sales_cents * percent / 100)`` per winner (integer arithmetic, rounded down to the
-cent; ``percent`` is an integer 1-100).
+cent; ``percent`` is an integer 1-100). Selection takes ``gross_sales_cents`` as given; the proof
+fixes it as the sum of the eligible tickets' ``amount_cents`` and its verifier checks that.
 
 **Redraws.** A declined or unclaimed prize is redrawn by the next draw of the same stream, after
 every original winner (and after earlier redraws): redraw ``r`` (0-based) is draw
@@ -94,11 +95,16 @@ class NotEnoughTickets(CoreError):
 
 
 class DrawTicket(NamedTuple):
-    """An eligible (sold, not voided or refunded) ticket, as the draw and its proof see it."""
+    """An eligible (sold, not voided or refunded) ticket, as the draw and its proof see it.
+
+    ``amount_cents`` is the ticket's share of its sale's amount (``core_ticket.amount_cents``);
+    it is in the ticket's Merkle leaf, and the gross sales of a draw are the sum over its tickets.
+    """
 
     number: int
     ticket_id: str
     sale_id: str
+    amount_cents: int = 0
 
 
 def _is_int(value: object) -> bool:
@@ -106,7 +112,8 @@ def _is_int(value: object) -> bool:
 
 
 def check_tickets(tickets: Sequence[DrawTicket]) -> None:
-    """The tickets are sorted by unique integer number in ``[0, 2**53)``, ids non-empty strings.
+    """The tickets are sorted by unique integer number in ``[0, 2**53)``, ids non-empty strings,
+    amounts integers in ``[0, 2**53)``.
 
     Raises:
         DrawInputInvalid: otherwise; ``index`` names the first offending ticket when known.
@@ -131,6 +138,13 @@ def check_tickets(tickets: Sequence[DrawTicket]) -> None:
         if not all(map(len, values)):
             bad = next(i for i, v in enumerate(values) if not v)
             raise DrawInputInvalid(f"ticket {bad}: {name} is empty", index=bad)
+    amounts = list(map(itemgetter(3), tickets))
+    if not set(map(type, amounts)) <= {int}:
+        bad = next(i for i, x in enumerate(amounts) if not _is_int(x))
+        raise DrawInputInvalid(f"ticket {bad}: amount_cents is not an integer", index=bad)
+    if amounts and not (min(amounts) >= 0 and max(amounts) <= MAX_JSON_INT):
+        bad = next(i for i, x in enumerate(amounts) if not 0 <= x <= MAX_JSON_INT)
+        raise DrawInputInvalid(f"ticket {bad}: amount_cents must be in [0, 2**53)", index=bad)
 
 
 class TicketList(Sequence[DrawTicket]):

@@ -277,9 +277,9 @@ class DrawService:
             ).all()
 
     def eligible_tickets(self, raffle_id: str) -> tuple[list[DrawTicket], int]:
-        """Sold tickets by number (voided and refunded never enter), and gross sales."""
-        rows = self._sold_rows(raffle_id)
-        return [DrawTicket(r.number, r.id, r.sale_id) for r in rows], sum(r.amount_cents for r in rows)
+        """Sold tickets by number (voided and refunded never enter), and gross sales (their sum)."""
+        tickets = _draw_tickets(self._sold_rows(raffle_id))
+        return tickets, sum(t.amount_cents for t in tickets)
 
     @staticmethod
     def _stored_leaf_hashes(rows: Sequence[Any]) -> list[bytes]:
@@ -292,7 +292,7 @@ class DrawService:
         if None in hashes:
             for i, r in enumerate(rows):
                 if hashes[i] is None:
-                    hashes[i] = merkle.leaf_hash(proofs.ticket_leaf(DrawTicket(r.number, r.id, r.sale_id)))
+                    hashes[i] = merkle.leaf_hash(proofs.ticket_leaf(_draw_ticket(r)))
         return cast(list[bytes], hashes)
 
     def _check_against_frozen(
@@ -350,8 +350,8 @@ class DrawService:
             raise DrawNotReady(f"raffle {raffle_id} is {state}: initiate the draw first")
         row = self._row(raffle_id)
         rows = self._sold_rows(raffle_id)
-        tickets = TicketList([DrawTicket(r.number, r.id, r.sale_id) for r in rows])
-        gross = sum(r.amount_cents for r in rows)
+        tickets = TicketList(_draw_tickets(rows))
+        gross = sum(t.amount_cents for t in tickets)
         self._check_against_frozen(raffle_id, row, tickets, [r.leaf_hash for r in rows])
         if gross != row.gross_cents:
             raise TicketSetFrozen(f"the tickets of {raffle_id} changed after they were frozen; refusing to draw")
@@ -487,6 +487,15 @@ class DrawService:
                 )
             ).all()
         return {r.raffle_id for r in rows}
+
+
+def _draw_ticket(row: Any) -> DrawTicket:
+    """A ``core_ticket`` row as the draw sees it: number, id, sale id and amount (the leaf's fields)."""
+    return DrawTicket(row.number, row.id, row.sale_id, row.amount_cents)
+
+
+def _draw_tickets(rows: Sequence[Any]) -> list[DrawTicket]:
+    return [DrawTicket(r.number, r.id, r.sale_id, r.amount_cents) for r in rows]
 
 
 def _winners_payload(raffle_id: str, proof_text: str, proof: Mapping[str, Any]) -> dict[str, Any]:

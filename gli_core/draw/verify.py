@@ -11,7 +11,8 @@ names the member that is wrong. The checks, in order (``docs/draw-proof.md`` sec
 3. ``nonce_commitment`` is SHA-256 of ``nonce`` (and equals the published commitment when given);
 4. the ticket file (if any) has the SHA-256 ``tickets.file_sha256``; the tickets are sorted by
    unique number and well-formed; ``tickets.count`` is their number and ``tickets.root`` their
-   RFC 9162 root;
+   RFC 9162 root (the leaves carry the amounts); ``gross_sales_cents`` is the sum of their
+   ``amount_cents``;
 5. ``audit_checkpoint`` (if present) shows the commitment and key in the audit log;
 6. ``alpha`` is the encoding of the committed inputs;
 7. ``pi`` verifies for ``alpha`` under ``(n, e)`` (RFC 9381) and ``beta`` is its hash;
@@ -65,6 +66,8 @@ class VerifiedDraw:
         nonce_commitment: hex; compare with the commitment published when sales opened.
         ticket_count: eligible tickets in the draw.
         ticket_root: hex RFC 9162 root of the ticket set.
+        gross_sales_cents: gross sales, the sum of the tickets' amounts (the base of the
+            ``percent_of_sales`` prizes).
         beta: hex VRF output the winners derive from.
         selection: the re-derived winners, redraws and current prize holders.
         audit_checkpoint_size: size of the signed audit checkpoint the draw binds (None: none).
@@ -76,6 +79,7 @@ class VerifiedDraw:
     nonce_commitment: str
     ticket_count: int
     ticket_root: str
+    gross_sales_cents: int
     beta: str
     selection: Selection
     audit_checkpoint_size: int | None = None
@@ -229,6 +233,8 @@ def verify_proof(
     _compare(p.ticket_count, len(tickets), "tickets.count", "the number of tickets listed")
     tickets, root = _ticket_root(tickets, where)
     _compare(p.ticket_root.hex(), root.hex(), "tickets.root", "the RFC 9162 root of the tickets")
+    gross = sum(t.amount_cents for t in tickets)
+    _compare(p.gross_sales_cents, gross, "gross_sales_cents", "the sum of the tickets' amount_cents")
 
     if audit_keys is not None:
         if p.audit_checkpoint is None:
@@ -277,6 +283,7 @@ def verify_proof(
         nonce_commitment=commitment.hex(),
         ticket_count=len(tickets),
         ticket_root=root.hex(),
+        gross_sales_cents=gross,
         beta=beta.hex(),
         selection=selection,
     )

@@ -519,7 +519,7 @@ class Registry:
                             "sold",
                             recorded_at,
                             # the draw's leaf hash, so freezing hashes no leaf (checked again at execute)
-                            ticket_leaf_hash(number, ticket_id, sale_id),
+                            ticket_leaf_hash(number, ticket_id, sale_id, amount),
                         )
                     )
             bulk_insert_rows(conn, TICKET, _TICKET_COLUMNS, rows)

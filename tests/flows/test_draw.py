@@ -58,6 +58,7 @@ def test_draw_flow(client: TestClient, tombola: Tombola, seeded: Seed, clock: Fa
     proof = client.get(f"/core/draw/{seeded.raffle_id}/proof", headers=ADMIN).json()
     verified = verify_proof(json.loads(json.dumps(proof)))
     assert verified.ticket_count == 42 and verified.nonce_commitment == status["nonce_commitment"]
+    assert verified.gross_sales_cents == 500 + 1000 + 2000 + 500 + 1000  # re-derived from the ticket amounts
     assert [w.ticket.number for w in verified.winners] == [winner["ticket_number"]]
     tampered = json.loads(json.dumps(proof))
     tampered["winners"][0]["ticket_number"] += 1
@@ -115,6 +116,7 @@ def test_cli_draw_and_independent_verification(
     assert runner.invoke(cli, ["draw", "proof", seeded.raffle_id, "-o", str(proof_file)]).exit_code == 0
     ok = runner.invoke(cli, ["verify-draw", str(proof_file), "--json"], catch_exceptions=False)
     assert ok.exit_code == 0 and json.loads(ok.output)["valid"] is True
+    assert json.loads(ok.output)["gross_sales_cents"] == 500 + 1000 + 2000 + 500 + 1000  # re-derived
     # The draw binds the first signed audit checkpoint after its RECONCILED transition, and the
     # verifier checks it against the log's published key when given one.
     keys = json.loads(runner.invoke(cli, ["audit", "keys", "--json"], catch_exceptions=False).output)["keys"]

@@ -1,6 +1,7 @@
 """The draw proof: built with a software RSA key it verifies with nothing else; changing any
 single member (every leaf of the JSON, every key removed, an unknown key added) makes it fail
-with ProofInvalid naming the member; the generated example proofs verify."""
+with ProofInvalid naming the member; gross sales are re-derived from the tickets' amounts; the
+generated example proofs verify."""
 
 from __future__ import annotations
 
@@ -51,7 +52,6 @@ TABLE = [
     {"tier": "50/50", "count": 1, "kind": "percent_of_sales", "percent": 50},
     {"tier": "small", "count": 3, "kind": "fixed", "amount_cents": 500},
 ]
-GROSS = 123_457
 
 
 @cache
@@ -69,7 +69,11 @@ def rfc_key() -> tuple[VrfPublicKey, Callable[[int], int]]:
 
 
 def make_tickets(count: int = 15) -> list[DrawTicket]:
-    return [DrawTicket(n, f"0190-ticket-{n}", f"0190-sale-{n // 2}") for n in range(10, 10 + 3 * count, 3)]
+    """One ticket per sale, each sold for ``8000 + number`` cents."""
+    return [DrawTicket(n, f"0190-ticket-{n}", f"0190-sale-{n // 2}", 8000 + n) for n in range(10, 10 + 3 * count, 3)]
+
+
+GROSS = sum(t.amount_cents for t in make_tickets())  # 120465: odd, so the 50/50 is rounded down
 
 
 AUDIT_SIGNER = SoftwareNoteSigner.generate("tombola.test/audit/proof")
@@ -208,8 +212,10 @@ def test_alpha_is_the_domain_separated_canonical_encoding() -> None:
 
 
 def test_ticket_leaf_encoding() -> None:
-    leaf = ticket_leaves([DrawTicket(258, "ab", "é")])[0]
-    assert leaf == bytes.fromhex("0000000000000102") + b"\x02ab" + b"\x02\xc3\xa9"
+    leaf = ticket_leaves([DrawTicket(258, "ab", "é", 1501)])[0]
+    assert leaf == bytes.fromhex("0000000000000102") + b"\x02ab" + b"\x02\xc3\xa9" + bytes.fromhex("00000000000005dd")
+    assert ticket_leaves([DrawTicket(258, "ab", "é")])[0][-8:] == bytes(8)  # the amount defaults to 0
+    assert ticket_leaves([DrawTicket(1, "t", "s", 2**53 - 1)])[0][-8:] == bytes.fromhex("001fffffffffffff")
     for bad in (
         [DrawTicket(1, "", "s")],
         [DrawTicket(1, "t", "")],
@@ -217,10 +223,30 @@ def test_ticket_leaf_encoding() -> None:
         [DrawTicket(1, "\ud800", "s")],
         [DrawTicket(1, 5, "s")],  # type: ignore[arg-type]
         [DrawTicket(2, "a", "s"), DrawTicket(1, "b", "s")],
+        [DrawTicket(1, "t", "s", -1)],
+        [DrawTicket(1, "t", "s", 2**53)],
+        [DrawTicket(1, "t", "s", True)],
+        [DrawTicket(1, "t", "s", 1.0)],  # type: ignore[arg-type]
+        [DrawTicket(1, "t", "s", None)],  # type: ignore[arg-type]
     ):
         with pytest.raises(DrawInputInvalid):
             ticket_leaves(bad)
     assert ticket_leaves([DrawTicket(1, "x" * 255, "é" * 127)])[0][9 : 9 + 255] == b"x" * 255
+
+
+def test_the_leaf_separates_the_amount_from_the_ids() -> None:
+    """Length-prefixed ids and a fixed 8-byte amount: no two tickets share a leaf."""
+    leaves = {
+        ticket_leaves([t])[0]
+        for t in (
+            DrawTicket(1, "t", "s", 0),
+            DrawTicket(1, "t", "s", 1),
+            DrawTicket(1, "t", "s" + "\x00" * 7 + "\x01", 0),
+            DrawTicket(1, "t\x01s", "x", 0),
+            DrawTicket(2**8, "t", "s", 0),
+        )
+    }
+    assert len(leaves) == 5
 
 
 def test_the_ticket_root_is_the_rfc9162_root_of_the_leaves() -> None:
@@ -268,15 +294,21 @@ def test_building_refuses_bad_inputs() -> None:
         "prize_table": TABLE,
     }
     with pytest.raises(DrawInputInvalid):
-        build_proof(**{**base, "nonce": NONCE[:16]}, gross_sales_cents=0, rsasp1=rsasp1)
+        build_proof(**{**base, "nonce": NONCE[:16]}, rsasp1=rsasp1)
     with pytest.raises(NotEnoughTickets):
-        build_proof(**{**base, "tickets": make_tickets(4)}, gross_sales_cents=0, rsasp1=rsasp1)
+        build_proof(**{**base, "tickets": make_tickets(4)}, rsasp1=rsasp1)
     with pytest.raises(VrfInvalid):  # the token holds another key
-        build_proof(**base, gross_sales_cents=0, rsasp1=software_key()[1])
+        build_proof(**base, rsasp1=software_key()[1])
     with pytest.raises(ProofInvalid):  # the checkpoint publishes another commitment
-        build_proof(
-            **base, gross_sales_cents=0, rsasp1=rsasp1, audit_checkpoint=audit_checkpoint("r", public, bytes(32))
-        )
+        build_proof(**base, rsasp1=rsasp1, audit_checkpoint=audit_checkpoint("r", public, bytes(32)))
+    for gross in (0, GROSS - 1, GROSS + 1):  # gross sales are the sum of the tickets' amounts
+        with pytest.raises(DrawInputInvalid) as exc:
+            build_proof(**base, gross_sales_cents=gross, rsasp1=rsasp1)
+        assert exc.value.extra["field"] == "gross_sales_cents"
+    with pytest.raises(DrawInputInvalid):  # an amount the leaf cannot hold
+        build_proof(**{**base, "tickets": [*make_tickets()[:-1], DrawTicket(99, "t", "s", -5)]}, rsasp1=rsasp1)
+    assert build_proof(**base, rsasp1=rsasp1)["gross_sales_cents"] == GROSS
+    assert build_proof(**base, rsasp1=rsasp1) == build_proof(**base, rsasp1=rsasp1, gross_sales_cents=GROSS)
 
 
 def test_the_published_key_and_commitment_are_checked_when_given() -> None:
@@ -318,6 +350,56 @@ def test_consistent_tampering_without_the_key_fails_at_pi() -> None:
     with pytest.raises(ProofInvalid) as exc:
         verify_proof(proof)
     assert exc.value.field == "pi"
+
+
+def _forge(proof: dict[str, Any], *, amount_delta: int = 0, gross_delta: int = 0, root: bool, alpha: bool) -> None:
+    """Change ticket 3's amount and/or the gross, recomputing the root and alpha when asked."""
+    proof["tickets"]["list"][3][3] += amount_delta
+    proof["gross_sales_cents"] += gross_delta
+    tickets = [DrawTicket(*row) for row in proof["tickets"]["list"]]
+    if root:
+        proof["tickets"]["root"] = ticket_root(tickets).hex()
+    if alpha:
+        proof["alpha"] = alpha_bytes(
+            raffle_id="raffle-1", ticket_root=bytes.fromhex(proof["tickets"]["root"]), ticket_count=15, nonce=NONCE,
+            prize_table=TABLE, gross_sales_cents=proof["gross_sales_cents"],
+            audit_checkpoint=load_proof(proof).audit_checkpoint,
+        ).hex()  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("forgery", "field"),
+    [
+        # A ticket's amount is in its leaf: changing it breaks the ticket root ...
+        ({"amount_delta": 1, "root": False, "alpha": False}, "tickets.root"),
+        ({"amount_delta": -8000, "gross_delta": -8000, "root": False, "alpha": True}, "tickets.root"),
+        # ... and with the root recomputed, the gross no longer adds up.
+        ({"amount_delta": 1, "root": True, "alpha": True}, "gross_sales_cents"),
+        # The gross is re-derived from the amounts, before alpha: changing it names it.
+        ({"gross_delta": 1, "root": False, "alpha": False}, "gross_sales_cents"),
+        ({"gross_delta": 10_000, "root": False, "alpha": True}, "gross_sales_cents"),
+        # Amount, root, gross and alpha all consistent: only the key holder could sign that alpha.
+        ({"amount_delta": 10_000, "gross_delta": 10_000, "root": True, "alpha": True}, "pi"),
+    ],
+)
+def test_gross_sales_are_re_derived_from_the_ticket_amounts(forgery: dict[str, Any], field: str) -> None:
+    proof = copy.deepcopy(full_proof())
+    assert verify_proof(proof).gross_sales_cents == GROSS == proof["gross_sales_cents"]
+    _forge(proof, **forgery)
+    with pytest.raises(ProofInvalid) as exc:
+        verify_proof(proof)
+    assert exc.value.field == field
+
+
+def test_the_gross_of_a_ticket_file_is_re_derived_from_the_file() -> None:
+    proof = make_proof(redraws=0, embed_tickets=False)
+    rows = json.loads(tickets_file_bytes(make_tickets()))
+    assert [row[3] for row in rows] == [t.amount_cents for t in make_tickets()]
+    assert verify_proof(proof, tickets_file_bytes(make_tickets())).gross_sales_cents == GROSS
+    proof["gross_sales_cents"] -= 1
+    with pytest.raises(ProofInvalid) as exc:
+        verify_proof(proof, tickets_file_bytes(make_tickets()))
+    assert exc.value.field == "gross_sales_cents"
 
 
 def test_proof_invalid_carries_a_stable_code_and_the_field() -> None:
@@ -416,7 +498,10 @@ def test_the_tamper_walk_covers_every_kind_of_member() -> None:
         "schema",
         "vrf.e",
         "nonce",
+        "gross_sales_cents",
         "tickets.list[14][2]",
+        "tickets.list[0][3]",
+        "tickets.list[14][3]",
         "redraws[1].reason",
         "audit_checkpoint.entry.time_ms",
     ):
@@ -432,6 +517,14 @@ def test_changing_any_leaf_fails(path: Path_) -> None:
         with pytest.raises(ProofInvalid) as exc:
             verify_proof(proof)
         assert_names_the_change(dotted(path), exc.value.field)
+    if re.fullmatch(r"tickets\.list\[\d+\]\[3\]", dotted(path)):
+        # A ticket's amount is in its leaf: any change breaks the root (not only the gross).
+        for amount in (0, get(original, path) - 1, 2**53 - 1):
+            proof = copy.deepcopy(original)
+            put(proof, path, amount)
+            with pytest.raises(ProofInvalid) as exc:
+                verify_proof(proof)
+            assert exc.value.field == "tickets.root"
 
 
 @pytest.mark.parametrize("path", list(container_paths(full_proof())), ids=lambda p: dotted(p) or "proof")
@@ -487,10 +580,11 @@ def test_not_an_object() -> None:
 def test_the_example_proof_verifies() -> None:
     example = json.loads((DRAW_VECTORS / "proof-example.json").read_text())
     draw = verify_proof(example["proof"])
-    assert [w.ticket.number for w in draw.winners] == [21, 13, 233, 3]
-    assert [(r.replaced.number, r.ticket.number, r.reason) for r in draw.redraws] == [(233, 144, "declined")]
+    assert [w.ticket.number for w in draw.winners] == [3, 610, 5, 233]
+    assert [(r.replaced.number, r.ticket.number, r.reason) for r in draw.redraws] == [(5, 55, "declined")]
+    assert draw.gross_sales_cents == 6001 == sum(row[3] for row in example["proof"]["tickets"]["list"])
     assert draw.winners[1].amount_cents == 3000  # 50 % of 6001 cents, floored
-    assert example["alpha_text"].startswith("tombola/draw-alpha/v1\\0{")
+    assert example["alpha_text"].startswith('tombola/draw-alpha/v1\\0{"algorithm":"tombola/draw/v2",')
     tickets = [DrawTicket(*row) for row in example["proof"]["tickets"]["list"]]
     assert [leaf.hex() for leaf in ticket_leaves(tickets)] == example["ticket_leaves"]
 

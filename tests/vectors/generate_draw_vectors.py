@@ -20,8 +20,8 @@ disagrees with ``gli_core.draw``.
 
 Run ``.venv/bin/python tests/vectors/generate_draw_vectors.py`` after an intended change of the
 draw algorithm (which needs a new ``ALGORITHM`` version) and review the diff;
-``test_selection.py::test_vectors_drift`` and ``test_proof.py::test_proof_vectors_drift`` fail
-whenever the committed files differ from what this script writes.
+``test_selection.py::test_vectors_drift`` (every file of ``tests/vectors/draw/``) fails whenever
+the committed files differ from what this script writes.
 """
 
 from __future__ import annotations
@@ -218,7 +218,7 @@ def selection_vectors() -> dict[str, Any]:
             }
         )
     return {
-        "description": "Winner selection (tombola/draw/v1): fixed beta -> fixed winners. Tickets are "
+        "description": "Winner selection (tombola/draw/v2): fixed beta -> fixed winners. Tickets are "
         "ticket-NNNN / sale-MMMM (MMMM = number // 3); sorted by number. stream_bytes is the number of "
         "stream bytes read, rejected attempts included.",
         "source": SCRIPT,
@@ -232,13 +232,18 @@ EXAMPLE_TABLE = [
     {"tier": "50/50", "count": 1, "kind": "percent_of_sales", "percent": 50},
     {"tier": "consolation", "count": 2, "kind": "fixed", "amount_cents": 500},
 ]
-EXAMPLE_GROSS = 6001
 EXAMPLE_NONCE = bytes(range(32))
 EXAMPLE_RAFFLE = "raffle-example"
 
 
 def _example_tickets() -> list[DrawTicket]:
-    return [DrawTicket(n, f"t-{n}", f"s-{n // 10}") for n in EXAMPLE_NUMBERS]
+    """Sale ``s-<number // 10>``; every ticket 500 cents, except sale s-0 (tickets 3, 5, 8), three
+    tickets for 1501 cents split 501 + 500 + 500 (the remainder on the first, as the core splits)."""
+    return [DrawTicket(n, f"t-{n}", f"s-{n // 10}", 501 if n == 3 else 500) for n in EXAMPLE_NUMBERS]
+
+
+EXAMPLE_GROSS = sum(t.amount_cents for t in _example_tickets())
+assert EXAMPLE_GROSS == 6001
 
 
 def literal_trace(beta: bytes, count: int, draws: int) -> list[dict[str, Any]]:
