@@ -3,7 +3,7 @@
 Appends ``--entries`` events (default 1,000,000; 100,000 with ``TOMBOLA_BENCH_SIZE=small``) in
 transactions of ``--batch`` events through :meth:`gli_core.audit.log.AuditLog.append` (checks,
 canonical JSON, leaf hash, frontier, stored subtree nodes, head row lock), signs a checkpoint,
-then verifies the whole log from the database with :func:`gli_core.audit.verify.verify_log`
+then verifies the whole log from the database with :func:`gli_core.audit.verify.verify_chunks`
 (every entry parsed, index checked, leaf re-hashed against its stored hash, tree rebuilt,
 checkpoint signature and root checked). References measured in the same run:
 
@@ -37,7 +37,7 @@ from sqlalchemy.engine import make_url
 from gli_core.audit.entry import AuditEvent
 from gli_core.audit.log import AuditLog
 from gli_core.audit.note import NoteVerifier, SoftwareNoteSigner
-from gli_core.audit.verify import verify_log
+from gli_core.audit.verify import verify_chunks
 from gli_core.bulk import bulk_insert
 from gli_core.db import make_engine, migrate
 
@@ -161,9 +161,7 @@ def main() -> None:
     del rows, raw_rows, data
 
     start = time.perf_counter()
-    report = verify_log(
-        ((d, h) for _, d, h in audit.iter_entries()), [checkpoint.note], [NoteVerifier.from_key(signer)], origin=ORIGIN
-    )
+    report = verify_chunks(audit.iter_chunks(), [checkpoint.note], [NoteVerifier.from_key(signer)], origin=ORIGIN)
     verify_s = time.perf_counter() - start
     assert report.ok and report.entries == args.entries, report.failure
     log(f"verified in {verify_s:.2f} s; raw SHA-256 {raw_hash_s:.2f} s; raw insert {raw_insert_s:.2f} s")

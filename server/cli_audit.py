@@ -44,7 +44,7 @@ def audit_verify(app: Tombola, keys: tuple[str, ...], archive: bool, segments: P
     """Check every entry against the signed checkpoints, and each checkpoint against the last."""
     from gli_core.audit.shipper import read_archive
     from gli_core.audit.store import LocalSegmentStore
-    from gli_core.audit.verify import verify_checkpoint_chain, verify_log
+    from gli_core.audit.verify import verify_checkpoint_chain, verify_chunks, verify_log
 
     verifiers = _verifiers(app, keys)
     log = app.core.audit
@@ -55,12 +55,12 @@ def audit_verify(app: Tombola, keys: tuple[str, ...], archive: bool, segments: P
             raise click.UsageError("no archive is configured (TOMBOLA_AUDIT_ARCHIVE)")
         entries_iter, notes = read_archive(stores[0])
         source = stores[0].name
-        report = verify_log(((e, None) for e in entries_iter), [n for _, n in notes], verifiers, origin=log.origin)
+        report = verify_log(
+            ((e, None) for e in entries_iter), [n for _, n in notes], verifiers, origin=log.origin, archive=True
+        )
     else:
         notes_db = [c.note for c in log.checkpoints()]
-        report = verify_log(
-            ((data, leaf) for _, data, leaf in log.iter_entries()), notes_db, verifiers, origin=log.origin
-        )
+        report = verify_chunks(log.iter_chunks(), notes_db, verifiers, origin=log.origin)
         if report.ok:
             failure = verify_checkpoint_chain(notes_db, verifiers, log.consistency_proof)
             report.failure = failure

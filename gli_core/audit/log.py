@@ -170,6 +170,15 @@ def consistency_path(first: int, second: int, mth: Callable[[int, int], bytes]) 
     return proof
 
 
+def push_subtree(frontier: list[bytes], size: int, root: bytes, level: int) -> None:
+    """Append a complete subtree of 2**level leaves (``size`` a multiple of 2**level) by its root."""
+    h, s = root, size >> level
+    while s & 1:
+        h = _sha256(b"\x01" + frontier.pop() + h).digest()
+        s >>= 1
+    frontier.append(h)
+
+
 class AuditLog:
     """The audit log of one core database.
 
@@ -292,15 +301,28 @@ class AuditLog:
     def iter_entries(
         self, start: int = 0, end: int | None = None, batch: int = 50_000
     ) -> Iterator[tuple[int, bytes, bytes]]:
-        """``(index, leaf data, stored leaf hash)`` of every entry from ``start``, in pages.
+        """``(index, leaf data, stored leaf hash)`` of every entry from ``start``, in order."""
+        pos = start
+        for datas, leaves in self.iter_chunks(start, end, batch):
+            for data, leaf in zip(datas, leaves, strict=True):
+                yield pos, data, leaf
+                pos += 1
 
-        Reads through the driver's cursor (no ORM rows): the verifier streams a million entries
-        in a couple of seconds this way.
+    def iter_chunks(
+        self, start: int = 0, end: int | None = None, batch: int = 16_384
+    ) -> Iterator[tuple[list[bytes], list[bytes]]]:
+        """Consecutive entries from ``start`` as ``(leaf data list, stored leaf hash list)`` pages.
+
+        Reads through the driver's cursor with the text cast to bytes in SQL (no ORM rows, no
+        per-row decoding in Python): the verifier streams a million entries in seconds.
         """
         pos = start
-        sql = "SELECT idx, data, leaf_hash FROM core_audit_entry WHERE idx >= %s AND idx < %s ORDER BY idx"
-        if not self._postgres:
-            sql = sql.replace("%s", "?")
+        as_bytes = "convert_to(data, 'UTF8')" if self._postgres else "CAST(data AS BLOB)"
+        mark = "%s" if self._postgres else "?"
+        sql = (
+            f"SELECT idx, {as_bytes}, leaf_hash FROM core_audit_entry "  # noqa: S608 - no user input
+            f"WHERE idx >= {mark} AND idx < {mark} ORDER BY idx"
+        )
         while end is None or pos < end:
             stop = pos + batch if end is None else min(end, pos + batch)
             with self.engine.connect() as conn:
@@ -312,8 +334,10 @@ class AuditLog:
                     cursor.close()
             if not rows:
                 return
-            for idx, data, leaf in rows:
-                yield idx, data.encode(), bytes(leaf)
+            if rows[0][0] != pos or rows[-1][0] != pos + len(rows) - 1:
+                # a gap: hand over what is contiguous, the verifier names the missing index
+                rows = [r for i, r in enumerate(rows) if r[0] == pos + i] or rows[:1]
+            yield [bytes(r[1]) for r in rows], [bytes(r[2]) for r in rows]
             pos = int(rows[-1][0]) + 1
 
     def entries(

@@ -141,9 +141,12 @@ def _register(
     )
 
 
-def ensure_grants(app: Tombola, device_id: str, raffles: list[dict[str, Any]]) -> list[RangeGrant]:
+def ensure_grants(
+    app: Tombola, device_id: str, raffles: list[dict[str, Any]], *, read: bool = True
+) -> list[RangeGrant]:
     """Top up: a new grant for every open raffle where the device has used >= the threshold of
-    its numbers (or holds none); return every active grant of the device for open raffles."""
+    its numbers (or holds none); return every active grant of the device for open raffles
+    (nothing when ``read`` is false: the caller reads them itself)."""
     threshold = app.settings.topup_threshold
     for raffle in raffles:
         if raffle["status"] != "open":
@@ -153,8 +156,22 @@ def ensure_grants(app: Tombola, device_id: str, raffles: list[dict[str, Any]]) -
             # cap reached, numbers exhausted or raffle closed: the ack carries what exists
             with contextlib.suppress(CoreError):
                 app.core.issue_grant(raffle["id"], device_id, kind="initial" if granted == 0 else "topup")
+    if not read:
+        return []
+    return _open_grants(app, device_id, raffles)[0]
+
+
+def ack_grants(app: Tombola, device_id: str, raffles: list[dict[str, Any]]) -> tuple[list[RangeGrant], list[str]]:
+    """:func:`ensure_grants` and the ids of the device's voided grants, from one read of its grants."""
+    ensure_grants(app, device_id, raffles, read=False)
+    return _open_grants(app, device_id, raffles)
+
+
+def _open_grants(app: Tombola, device_id: str, raffles: list[dict[str, Any]]) -> tuple[list[RangeGrant], list[str]]:
     open_ids = {r["id"] for r in raffles if r["status"] == "open"}
-    return [g.grant for g in app.core.grants(device_id=device_id) if g.grant.raffle_id in open_ids]
+    views = app.core.grants(device_id=device_id, status=None)
+    active = [g.grant for g in views if g.status == "active" and g.grant.raffle_id in open_ids]
+    return active, [g.grant.grant_id for g in views if g.status == "voided"]
 
 
 def get_device(app: Tombola, device_id: str) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 from gli_core.api import TicketSale, acting_as, bulk_insert_rows
 from server import audit
 from server.context import Tombola
-from server.enrollment.service import ANCHOR, DEVICE, ensure_grants, record_anchor, require_active_device
+from server.enrollment.service import ANCHOR, DEVICE, ack_grants, record_anchor, require_active_device
 from server.models import Sale
 from server.raffles.service import list_raffles, raffle_info
 from server.sync.rules import BatchContext, KnownSale, RaffleTerms, judge
@@ -394,8 +394,7 @@ def _acknowledge(app: Tombola, batch: SyncBatch, outcome: BatchOutcome) -> SyncA
         ).scalar_one()
     app.core.device_synced(device_id, anchor)
     raffles = outcome.raffles if outcome.raffles is not None else list_raffles(app, outcome.venue_id)
-    grants = ensure_grants(app, device_id, raffles)
-    revoked = [g.grant.grant_id for g in app.core.grants(device_id=device_id, status="voided")]
+    grants, revoked = ack_grants(app, device_id, raffles)
     return SyncAck(
         device_id=device_id,
         acked_seq=outcome.acked_seq,

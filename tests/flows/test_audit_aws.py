@@ -63,8 +63,10 @@ def test_kms_signed_checkpoints_and_an_object_locked_s3_archive(
     by_db = _run(env, "audit", "verify", "--key", kms_keys[0])
     by_archive = _run(env, "audit", "verify", "--archive", "--key", kms_keys[0])
     assert by_db["ok"] and by_archive["ok"], (by_db, by_archive)
-    assert by_archive["latest_checkpoint_size"] == checkpoint["size"]
     assert by_archive["entries"] == (by_db["entries"] // 8) * 8  # only sealed segments are archived
+    # checkpoints ship at once, segments once sealed: those beyond the archive are counted, not failed
+    assert by_archive["latest_checkpoint_size"] <= by_archive["entries"]
+    assert by_archive["checkpoints_beyond_entries"] == (1 if checkpoint["size"] > by_archive["entries"] else 0)
 
     s3 = moto_server.client("s3")
     listed = s3.list_object_versions(Bucket=bucket)["Versions"]
