@@ -236,45 +236,52 @@ class DrawService:
         *,
         reason: str = "",
         quiet: bool = False,
+        conn: Connection | None = None,
         **values: Any,
     ) -> bool:
+        """Compare-and-set ``before`` -> the event's state, with its audit entry, in one transaction
+        (``conn``'s when given: the caller commits, and issues the checkpoint after)."""
+        if conn is None:
+            with self.engine.begin() as own:
+                done = self._cas(raffle_id, before, event, reason=reason, quiet=True, conn=own, **values)
+            if done and not quiet:
+                self._checkpoint(f"draw:{raffle_id}:{decide(before, event, reason=reason).after.value.lower()}")
+            if not done and not quiet:
+                raise InvalidTransition(f"the draw of {raffle_id} moved on concurrently; it is no longer {before}")
+            return done
         t = decide(before, event, reason=reason)
-        with self.engine.begin() as conn:
-            done = conn.execute(
-                update(DRAW)
-                .where(and_(DRAW.c.raffle_id == raffle_id, DRAW.c.state == before.value))
-                .values(
-                    state=t.after.value, updated_at_ms=self.clock(), **({"reason": reason} if reason else {}), **values
+        changed = conn.execute(
+            update(DRAW)
+            .where(and_(DRAW.c.raffle_id == raffle_id, DRAW.c.state == before.value))
+            .values(state=t.after.value, updated_at_ms=self.clock(), **({"reason": reason} if reason else {}), **values)
+        ).rowcount
+        done = bool(changed)
+        if done:
+            payload: dict[str, Any] = {"raffle_id": raffle_id, "from": before.value, "to": t.after.value}
+            if reason:
+                payload["reason"] = reason
+            if "ticket_root" in values:
+                payload.update(ticket_root=values["ticket_root"], ticket_count=values.get("ticket_count"))
+            index = self._log(conn, raffle_id, "draw.state_changed", payload)
+            if "proof" in values:
+                drawn = json.loads(values["proof"])
+                self._log(
+                    conn, raffle_id, "draw.winners_determined", _winners_payload(raffle_id, values["proof"], drawn)
                 )
-            ).rowcount
-            if done:
-                payload: dict[str, Any] = {"raffle_id": raffle_id, "from": before.value, "to": t.after.value}
-                if reason:
-                    payload["reason"] = reason
-                if "ticket_root" in values:
-                    payload.update(ticket_root=values["ticket_root"], ticket_count=values.get("ticket_count"))
-                index = self._log(conn, raffle_id, "draw.state_changed", payload)
-                if "proof" in values:
-                    drawn = json.loads(values["proof"])
-                    self._log(
-                        conn, raffle_id, "draw.winners_determined", _winners_payload(raffle_id, values["proof"], drawn)
-                    )
-                if t.after is DrawState.RECONCILED and index is not None:
-                    conn.execute(update(DRAW).where(DRAW.c.raffle_id == raffle_id).values(audit_index=index))
-        if done and not quiet:
-            self._checkpoint(f"draw:{raffle_id}:{t.after.value.lower()}")
-        if not done and not quiet:
-            raise InvalidTransition(f"the draw of {raffle_id} moved on concurrently; it is no longer {before}")
+            if t.after is DrawState.RECONCILED and index is not None:
+                conn.execute(update(DRAW).where(DRAW.c.raffle_id == raffle_id).values(audit_index=index))
         return bool(done)
 
-    def _sold_rows(self, raffle_id: str) -> Sequence[Any]:
+    def _sold_rows(self, raffle_id: str, conn: Connection | None = None) -> Sequence[Any]:
         """The sold tickets' rows by number: number, id, sale_id, amount_cents, leaf_hash."""
-        with self.engine.connect() as conn:
-            return conn.execute(
-                select(TICKET.c.number, TICKET.c.id, TICKET.c.sale_id, TICKET.c.amount_cents, TICKET.c.leaf_hash)
-                .where(and_(TICKET.c.raffle_id == raffle_id, TICKET.c.status == "sold"))
-                .order_by(TICKET.c.number)
-            ).all()
+        if conn is None:
+            with self.engine.connect() as own:
+                return self._sold_rows(raffle_id, own)
+        return conn.execute(
+            select(TICKET.c.number, TICKET.c.id, TICKET.c.sale_id, TICKET.c.amount_cents, TICKET.c.leaf_hash)
+            .where(and_(TICKET.c.raffle_id == raffle_id, TICKET.c.status == "sold"))
+            .order_by(TICKET.c.number)
+        ).all()
 
     def eligible_tickets(self, raffle_id: str) -> tuple[list[DrawTicket], int]:
         """Sold tickets by number (voided and refunded never enter), and gross sales (their sum)."""
@@ -333,12 +340,28 @@ class DrawService:
                 "or void their unsynced remainder with a reason",
                 devices=[d["device_id"] for d in blocking],
             )
-        rows = self._sold_rows(raffle_id)
-        # The root from the leaf hashes stored at record time: only the interior nodes are hashed
-        # here. Execute recomputes every leaf from the ticket rows before deriving any randomness.
-        root = merkle.root(self._stored_leaf_hashes(rows)).hex()
-        gross = sum(r.amount_cents for r in rows)
-        self._cas(raffle_id, state, DrawEvent.RECONCILE, ticket_root=root, ticket_count=len(rows), gross_cents=gross)
+        # One transaction holding the draw row (FOR UPDATE): ticket recording holds it FOR SHARE
+        # (Registry.record), so no ticket can land between reading the set and freezing it.
+        with self.engine.begin() as conn:
+            conn.execute(select(DRAW.c.state).where(DRAW.c.raffle_id == raffle_id).with_for_update()).scalar_one()
+            rows = self._sold_rows(raffle_id, conn)
+            # The root from the leaf hashes stored at record time: only the interior nodes are hashed
+            # here. Execute recomputes every leaf from the ticket rows before deriving any randomness.
+            root = merkle.root(self._stored_leaf_hashes(rows)).hex()
+            gross = sum(r.amount_cents for r in rows)
+            done = self._cas(
+                raffle_id,
+                state,
+                DrawEvent.RECONCILE,
+                quiet=True,
+                conn=conn,
+                ticket_root=root,
+                ticket_count=len(rows),
+                gross_cents=gross,
+            )
+        if not done:
+            raise InvalidTransition(f"the draw of {raffle_id} moved on concurrently; it is no longer {state}")
+        self._checkpoint(f"draw:{raffle_id}:reconciled")
         return self.status(raffle_id)
 
     def execute(self, raffle_id: str) -> dict[str, Any]:

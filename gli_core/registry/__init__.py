@@ -488,6 +488,7 @@ class Registry:
         """Put sales on record and void tickets, all in one transaction; idempotent per sale id."""
         recorded_at = at_ms if at_ms is not None else now_ms()
         with self.engine.begin() as conn:
+            self._refuse_frozen(conn, sales, voided_sale_ids)
             existing = self._recorded_numbers(conn, [s.sale_id for s in sales])
             new: list[TicketSale] = []
             duplicates = 0
@@ -543,6 +544,39 @@ class Registry:
             duplicate_sales=duplicates,
             voided_tickets=voided,
         )
+
+    @staticmethod
+    def _refuse_frozen(conn: Connection, sales: Sequence[TicketSale], voided_sale_ids: Sequence[str]) -> None:
+        """Hold the draw rows of the raffles touched FOR SHARE and refuse if one is frozen.
+
+        The freeze (``DrawService.initiate``) reads the ticket set and moves to RECONCILED under
+        ``FOR UPDATE`` on the same row, so a recording and a freeze never interleave: either the
+        tickets are in the frozen set, or they are refused with ``ticket_set_frozen``.
+        """
+        from gli_core.draw.service import FROZEN, TicketSetFrozen
+        from gli_core.models import Draw
+
+        draw = Draw.__table__  # type: ignore[attr-defined]
+        raffle_ids = {s.raffle_id for s in sales}
+        for start in range(0, len(voided_sale_ids), 1000):
+            raffle_ids.update(
+                conn.execute(
+                    select(TICKET.c.raffle_id)
+                    .where(TICKET.c.sale_id.in_(list(voided_sale_ids[start : start + 1000])))
+                    .distinct()
+                ).scalars()
+            )
+        if not raffle_ids:
+            return
+        rows = conn.execute(
+            select(draw.c.raffle_id, draw.c.state)
+            .where(draw.c.raffle_id.in_(sorted(raffle_ids)))
+            .order_by(draw.c.raffle_id)
+            .with_for_update(read=True)
+        ).all()
+        frozen = sorted(r.raffle_id for r in rows if r.state in {f.value for f in FROZEN})
+        if frozen:
+            raise TicketSetFrozen(f"the ticket set of {', '.join(frozen)} is frozen for the draw")
 
     def _log_recorded(
         self,

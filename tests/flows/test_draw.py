@@ -168,3 +168,63 @@ def test_crash_mid_draw_then_execute_again_gives_the_same_draw(
     proof = tombola.core.draw_proof(seeded.raffle_id)
     # Re-deriving from the committed inputs gives exactly the stored winners.
     assert [w.ticket.number for w in verify_proof(proof).winners] == [w["ticket_number"] for w in first["winners"]]
+
+
+def test_the_freeze_and_a_recording_never_interleave(
+    client: TestClient, tombola: Tombola, seeded: Seed, clock: FakeClock
+) -> None:
+    """A recording holds the raffle's draw row (FOR SHARE; SQLite: the write lock) for its whole
+    transaction, and the freeze reads the ticket set under FOR UPDATE on that row: a freeze that
+    starts while tickets are being recorded waits for them, so they are in the frozen set."""
+    import threading
+
+    from gli_core.api import TicketSale
+    from gli_core.registry import Registry
+
+    device = sell_and_close(client, tombola, seeded, clock)
+    clock.advance(1000)
+    device.sync(client, device.seq + 1)
+    late = TicketSale("late-sale", device.device_id, 99, seeded.raffle_id, (999_999,), "0" * 64, 500)
+    registry = tombola.core.registry
+    before = tombola.core.count_tickets(seeded.raffle_id).get("sold", 0)
+    conn = tombola.core.engine.connect()
+    txn = conn.begin()
+    Registry._refuse_frozen(conn, [late], ())  # the recording has begun and holds the draw row
+    done = threading.Event()
+    worker = threading.Thread(target=lambda: (tombola.core.draw_initiate(seeded.raffle_id), done.set()))
+    worker.start()
+    assert not done.wait(1.0), "the freeze must wait for the recording in progress"
+
+    # the recording writes its ticket and commits; the freeze then sees it
+    from sqlalchemy import insert
+
+    from gli_core.draw.proof import ticket_leaf_hash
+    from gli_core.models import Ticket
+
+    conn.execute(
+        insert(Ticket.__table__).values(  # type: ignore[attr-defined]
+            id="late-ticket",
+            raffle_id=seeded.raffle_id,
+            number=999_999,
+            sale_id="late-sale",
+            device_id=device.device_id,
+            seq=99,
+            record_hash="0" * 64,
+            verification_code="LATE",
+            amount_cents=500,
+            status="sold",
+            recorded_at_ms=clock(),
+            leaf_hash=ticket_leaf_hash(999_999, "late-ticket", "late-sale", 500),
+        )
+    )
+    txn.commit()
+    conn.close()
+    worker.join(30)
+    assert done.is_set()
+    status = tombola.core.draw_status(seeded.raffle_id)
+    assert status["state"] == "RECONCILED" and status["ticket_count"] == before + 1
+    tombola.core.draw_execute(seeded.raffle_id)  # the frozen root is the set's: the draw runs
+    # once frozen, a recording is refused before writing anything
+    with pytest.raises(CoreError) as exc:
+        registry.record([late])
+    assert exc.value.code == "ticket_set_frozen"
