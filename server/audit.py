@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import uuid6
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -113,8 +113,9 @@ def drain(app: Tombola, batch: int = 500) -> int:
 
 
 def pending(app: Tombola) -> int:
+    """Outbox rows not yet in the core's log."""
     with app.engine.connect() as conn:
-        return len(conn.execute(select(OUTBOX.c.id)).all())
+        return int(conn.execute(select(func.count()).select_from(OUTBOX)).scalar_one())
 
 
 #: Settings whose values are logged (by fingerprint and value) when they change; secrets never are.

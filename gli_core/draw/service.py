@@ -378,20 +378,33 @@ class DrawService:
         self._check_against_frozen(raffle_id, row, tickets, [r.leaf_hash for r in rows])
         if gross != row.gross_cents:
             raise TicketSetFrozen(f"the tickets of {raffle_id} changed after they were frozen; refusing to draw")
+        proof = self._build_proof(row, tickets, gross, audit_checkpoint=self.audit_checkpoint(raffle_id))
+        if self._cas(raffle_id, state, DrawEvent.EXECUTE, quiet=True, proof=json.dumps(proof)):
+            self._checkpoint(f"draw:{raffle_id}:drawn")
+        return self.results(raffle_id)
+
+    def _build_proof(
+        self,
+        row: Any,
+        tickets: Sequence[DrawTicket],
+        gross: int,
+        *,
+        redraws: Sequence[RedrawRequest] = (),
+        audit_checkpoint: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
+        """The draw's proof from its row's committed inputs, with the raffle's committed VRF key."""
         key = self.vrf_key(row.vrf_key_id)
-        proof = proofs.build_proof(
-            raffle_id=raffle_id,
+        return proofs.build_proof(
+            raffle_id=row.raffle_id,
             public_key=key.public,
             nonce=bytes.fromhex(row.nonce),
             tickets=tickets,
             prize_table=json.loads(row.prize_table),
             gross_sales_cents=gross,
             rsasp1=key.raw_rsa,
-            audit_checkpoint=self.audit_checkpoint(raffle_id),
+            redraws=redraws,
+            audit_checkpoint=audit_checkpoint,
         )
-        if self._cas(raffle_id, state, DrawEvent.EXECUTE, quiet=True, proof=json.dumps(proof)):
-            self._checkpoint(f"draw:{raffle_id}:drawn")
-        return self.results(raffle_id)
 
     def redraw(self, raffle_id: str, tier: str, ticket_number: int, reason: str) -> dict[str, Any]:
         """A declined or unclaimed prize is drawn again from the same stream, with its reason."""
@@ -407,18 +420,7 @@ class DrawService:
             for r in old.get("redraws", [])
         ] + [RedrawRequest(tier=tier, replaced_ticket_number=ticket_number, reason=reason)]
         tickets, gross = self.eligible_tickets(raffle_id)
-        key = self.vrf_key(row.vrf_key_id)
-        proof = proofs.build_proof(
-            raffle_id=raffle_id,
-            public_key=key.public,
-            nonce=bytes.fromhex(row.nonce),
-            tickets=tickets,
-            prize_table=json.loads(row.prize_table),
-            gross_sales_cents=gross,
-            rsasp1=key.raw_rsa,
-            redraws=requests,
-            audit_checkpoint=old.get("audit_checkpoint"),
-        )
+        proof = self._build_proof(row, tickets, gross, redraws=requests, audit_checkpoint=old.get("audit_checkpoint"))
         with self.engine.begin() as conn:
             done = conn.execute(
                 update(DRAW)

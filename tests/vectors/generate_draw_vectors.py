@@ -105,6 +105,14 @@ def _tickets(numbers: list[int]) -> list[DrawTicket]:
     return [DrawTicket(n, f"ticket-{n:04d}", f"sale-{n // 3:04d}") for n in numbers]
 
 
+#: The tiered table (fixed prizes and shares of sales) two selection cases draw from.
+TIERED_TABLE: list[dict[str, Any]] = [
+    {"tier": "grand", "count": 1, "kind": "fixed", "amount_cents": 50000},
+    {"tier": "50/50", "count": 1, "kind": "percent_of_sales", "percent": 50},
+    {"tier": "runner-up", "count": 3, "kind": "fixed", "amount_cents": 2500},
+    {"tier": "tenth", "count": 2, "kind": "percent_of_sales", "percent": 10},
+]
+
 SELECTION_CASES: list[dict[str, Any]] = [
     {
         "name": "one-ticket-one-prize",
@@ -126,12 +134,7 @@ SELECTION_CASES: list[dict[str, Any]] = [
         "name": "tiers-and-fifty-fifty",
         "beta_label": "selection-2",
         "numbers": [n for n in range(1, 301) if n % 7],
-        "prize_table": [
-            {"tier": "grand", "count": 1, "kind": "fixed", "amount_cents": 50000},
-            {"tier": "50/50", "count": 1, "kind": "percent_of_sales", "percent": 50},
-            {"tier": "runner-up", "count": 3, "kind": "fixed", "amount_cents": 2500},
-            {"tier": "tenth", "count": 2, "kind": "percent_of_sales", "percent": 10},
-        ],
+        "prize_table": TIERED_TABLE,
         "gross_sales_cents": 1_234_567,
         "redraws": [],
     },
@@ -139,12 +142,7 @@ SELECTION_CASES: list[dict[str, Any]] = [
         "name": "redraws",
         "beta_label": "selection-2",
         "numbers": [n for n in range(1, 301) if n % 7],
-        "prize_table": [
-            {"tier": "grand", "count": 1, "kind": "fixed", "amount_cents": 50000},
-            {"tier": "50/50", "count": 1, "kind": "percent_of_sales", "percent": 50},
-            {"tier": "runner-up", "count": 3, "kind": "fixed", "amount_cents": 2500},
-            {"tier": "tenth", "count": 2, "kind": "percent_of_sales", "percent": 10},
-        ],
+        "prize_table": TIERED_TABLE,
         "gross_sales_cents": 1_234_567,
         "redraws": ["runner-up#1:declined", "grand#0:unclaimed by the deadline", "runner-up#1:declined again"],
     },
