@@ -20,9 +20,9 @@ from gli_core.audit.config import AuditConfig
 from gli_core.audit.entry import AuditEvent, acting_as, current_actor, set_actor
 from gli_core.audit.log import AuditLog, SignedCheckpoint
 from gli_core.audit.note import NoteSigner, NoteVerifier, audit_origin
-from gli_core.bulk import bulk_insert, bulk_insert_rows
+from gli_core.bulk import bulk_insert, bulk_insert_rows, upsert
 from gli_core.db import make_engine, migrate
-from gli_core.draw.service import DEFAULT_PRIZE_TABLE, DrawService, TicketSetFrozen, VrfSigner
+from gli_core.draw.service import DEFAULT_PRIZE_TABLE, DrawService, VrfSigner
 from gli_core.hsm import Hsm, HsmConfig, HsmUnavailable, init_hsm, open_hsm
 from gli_core.models import RngCall as RngCallRow
 from gli_core.registry import (
@@ -61,6 +61,7 @@ __all__ = [
     "make_engine",
     "migrate",
     "set_actor",
+    "upsert",
 ]
 
 
@@ -345,13 +346,8 @@ class Core:
         The server's sync rules reject such records first (``ticket_set_frozen`` through the
         rejection protocol); this is the core's own guard, voids included.
         """
-        if self.draws is not None and (sales or voided_sale_ids):
-            raffle_ids = {s.raffle_id for s in sales}
-            if voided_sale_ids:
-                raffle_ids |= self.registry.raffles_of_sales(voided_sale_ids)
-            frozen = self.draws.frozen_raffles(sorted(raffle_ids))
-            if frozen:
-                raise TicketSetFrozen(f"the ticket set of {', '.join(sorted(frozen))} is frozen for the draw")
+        # The registry holds the draw rows FOR SHARE while it records and refuses a frozen set
+        # there: that one check, inside the recording's transaction, is the guard.
         return self.registry.record(sales, voided_sale_ids)
 
     def frozen_raffles(self, raffle_ids: Iterable[str]) -> set[str]:

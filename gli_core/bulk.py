@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Table, insert
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 
@@ -40,3 +41,28 @@ def bulk_insert_rows(conn: Connection, table: Table, columns: Sequence[str], row
         write = copy.write_row
         for row in rows:
             write(row)
+
+
+def upsert(
+    conn: Connection,
+    table: Table,
+    values: Mapping[str, Any],
+    *,
+    key: Sequence[str],
+    update: Mapping[str, Any] | None = None,
+    update_where: Any = None,
+) -> None:
+    """One ``INSERT ... ON CONFLICT (key) DO UPDATE SET update [WHERE update_where]`` (``DO
+    NOTHING`` without ``update``) on PostgreSQL and SQLite: one statement instead of a
+    select-then-insert, and no race between two writers of the same key."""
+    stmt: Any
+    if conn.dialect.name == "postgresql":
+        stmt = postgresql.insert(table).values(**values)
+    elif conn.dialect.name == "sqlite":
+        stmt = sqlite.insert(table).values(**values)
+    else:  # pragma: no cover - the two databases Tombola runs on
+        raise NotImplementedError(f"upsert on {conn.dialect.name}")
+    if update:
+        conn.execute(stmt.on_conflict_do_update(index_elements=list(key), set_=dict(update), where=update_where))
+    else:
+        conn.execute(stmt.on_conflict_do_nothing(index_elements=list(key)))

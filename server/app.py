@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -25,6 +28,8 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+
+log = logging.getLogger("tombola.server")
 
 
 class BodyLimit:
@@ -65,6 +70,47 @@ class BodyLimit:
 
 class _TooLarge(Exception):
     pass
+
+
+class AuditDrain:
+    """After a request that may have written, move its audit events from the business outbox into
+    the core's log, before the response starts (so an event is in the log when its request ends).
+
+    Concurrent requests share drains: a request is covered by any drain that *started* after its
+    writes committed, so under load one drain moves the rows of many requests and the others
+    answer at once. A failed drain is logged and left to the next one (the rows stay in the
+    outbox; the background upkeep drains every second).
+    """
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], tombola: Callable[[], Tombola]) -> None:
+        self.app = app
+        self.tombola = tombola
+        self._lock = threading.Lock()
+        self._covered_from = 0  # monotonic start of the last finished drain
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_after_drain(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                await run_in_threadpool(self._drain, time.monotonic_ns())
+            await send(message)
+
+        await self.app(scope, receive, send_after_drain)
+
+    def _drain(self, written_by: int) -> None:
+        with self._lock:
+            if self._covered_from >= written_by:
+                return
+            started = time.monotonic_ns()
+            try:
+                audit.drain(self.tombola())
+            except Exception:
+                log.exception("audit outbox drain failed; the rows stay for the next drain")
+                return
+            self._covered_from = started
 
 
 def create_app(settings: Settings | None = None, tombola: Tombola | None = None) -> FastAPI:
@@ -115,13 +161,6 @@ def create_app(settings: Settings | None = None, tombola: Tombola | None = None)
     app.dependency_overrides[audit_scope] = audit_scope_of
     app.include_router(audit_router, prefix="/core")
 
-    @app.middleware("http")
-    async def drain_audit_outbox(request: Request, call_next: Any) -> Any:
-        """After a request that may have written, move its audit events into the core's log."""
-        response = await call_next(request)
-        if request.method not in ("GET", "HEAD", "OPTIONS"):
-            await run_in_threadpool(audit.drain, app.state.tombola)
-        return response
-
+    app.add_middleware(AuditDrain, tombola=lambda: app.state.tombola)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app

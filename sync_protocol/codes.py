@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from sync_protocol.canonical import canonical_bytes, domain_bytes
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+#: the two symbols of every 10-bit value, so a 40-bit code is four lookups
+_PAIRS = [_ALPHABET[i >> 5] + _ALPHABET[i & 31] for i in range(1024)]
 _PREFIX = domain_bytes("ticket-code", {})[:-2]  # b"tombola/ticket-code/v1\\x00"
 _MAX_SAFE = 2**53 - 1
 
@@ -44,15 +46,16 @@ def ticket_codes(raffle_id: str, numbers: Sequence[int], record_hash: str) -> li
     """
     head = _PREFIX + b'{"number":'
     tail = b',"raffle_id":' + _json_string(raffle_id) + b',"record_hash":' + _json_string(record_hash) + b"}"
-    sha, alphabet = hashlib.sha256, _ALPHABET
+    sha, pairs = hashlib.sha256, _PAIRS
     codes = []
     for number in numbers:
         if type(number) is not int or not -_MAX_SAFE <= number <= _MAX_SAFE:
             codes.append(ticket_code(raffle_id, number, record_hash))
             continue
         value = int.from_bytes(sha(b"%b%d%b" % (head, number, tail)).digest()[:5], "big")
-        chars = [alphabet[(value >> shift) & 31] for shift in (35, 30, 25, 20, 15, 10, 5, 0)]
-        codes.append("".join(chars[:4]) + "-" + "".join(chars[4:]))
+        codes.append(
+            f"{pairs[value >> 30]}{pairs[(value >> 20) & 1023]}-{pairs[(value >> 10) & 1023]}{pairs[value & 1023]}"
+        )
     return codes
 
 

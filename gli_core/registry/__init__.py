@@ -17,12 +17,13 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import orjson
 import uuid6
-from sqlalchemy import ARRAY, Engine, and_, any_, bindparam, func, insert, select, update
+from sqlalchemy import JSON, Engine, Text, and_, any_, bindparam, cast, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from gli_core.audit.entry import AuditEvent, current_actor
-from gli_core.bulk import bulk_insert_rows
+from gli_core.bulk import bulk_insert_rows, upsert
 from gli_core.draw.proof import ticket_leaf_hash
 from gli_core.errors import (
     DeviceCapReached,
@@ -84,10 +85,16 @@ def _chunks(conn: Connection, values: Sequence[Any], size: int) -> list[list[Any
 
 
 def _among(conn: Connection, column: Any, values: list[Any]) -> Any:
-    """``column IN values``: ``= ANY(:array)`` on PostgreSQL, one parameter whatever the length, so
-    the statement text (and its prepared plan) is the same for every batch; ``IN (...)`` elsewhere."""
+    """``column IN values``; ``IN (...)`` on SQLite, and one JSON text parameter on PostgreSQL:
+    ``column = ANY(ARRAY(SELECT json_array_elements_text(:values)::type))``.
+
+    One parameter whatever the length, so the statement text (and its prepared plan, an index
+    scan) is the same for every batch; JSON rather than a driver array because dumping a list of
+    500 values element by element costs the client milliseconds, encoding it as JSON microseconds.
+    """
     if conn.dialect.name == "postgresql":
-        return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
+        elements = func.json_array_elements_text(cast(bindparam(None, orjson.dumps(values).decode(), Text), JSON))
+        return column == any_(func.array(select(cast(elements, column.type)).scalar_subquery()))
     return column.in_(values)
 
 
@@ -421,17 +428,14 @@ class Registry:
     def device_synced(self, device_id: str, at_ms: int) -> None:
         """Note that ``device_id`` completed a sync at ``at_ms`` (the draw's reconciliation gate)."""
         with self.engine.begin() as conn:
-            done = conn.execute(
-                update(DEVICE_SYNC)
-                .where(and_(DEVICE_SYNC.c.device_id == device_id, DEVICE_SYNC.c.last_sync_ms < at_ms))
-                .values(last_sync_ms=at_ms)
-            ).rowcount
-            if (
-                not done
-                and conn.execute(select(DEVICE_SYNC.c.device_id).where(DEVICE_SYNC.c.device_id == device_id)).first()
-                is None
-            ):
-                conn.execute(insert(DEVICE_SYNC).values(device_id=device_id, last_sync_ms=at_ms))
+            upsert(
+                conn,
+                DEVICE_SYNC,
+                {"device_id": device_id, "last_sync_ms": at_ms},
+                key=["device_id"],
+                update={"last_sync_ms": at_ms},
+                update_where=DEVICE_SYNC.c.last_sync_ms < at_ms,
+            )
 
     def last_syncs(self, device_ids: Sequence[str]) -> dict[str, int]:
         with self.engine.connect() as conn:

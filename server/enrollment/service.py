@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 
-from gli_core.api import acting_as
+from gli_core.api import acting_as, upsert
 from gli_core.errors import CoreError
 from server import audit
 from server.context import Tombola, new_id
@@ -65,13 +65,7 @@ def create_enrollment_code(app: Tombola, venue_id: str) -> dict[str, Any]:
 
 
 def record_anchor(conn: Any, device_id: str, anchor_ms: int) -> None:
-    if (
-        conn.execute(
-            select(ANCHOR.c.anchor_ms).where((ANCHOR.c.device_id == device_id) & (ANCHOR.c.anchor_ms == anchor_ms))
-        ).first()
-        is None
-    ):
-        conn.execute(insert(ANCHOR).values(device_id=device_id, anchor_ms=anchor_ms))
+    upsert(conn, ANCHOR, {"device_id": device_id, "anchor_ms": anchor_ms}, key=["device_id", "anchor_ms"])
 
 
 def enroll(app: Tombola, request: EnrollmentRequest) -> EnrollmentResponse:

@@ -52,6 +52,8 @@ class BatchOutcome:
     #: the device's venue and its raffles as the batch was judged (the ack reuses them)
     venue_id: str = ""
     raffles: list[dict[str, Any]] | None = None
+    #: the server time handed to the device with this acknowledgement (recorded as an anchor)
+    anchor_ms: int = 0
 
 
 #: the ``sale`` columns :func:`_sale_row` fills, in its order
@@ -129,6 +131,8 @@ def _context(
     records: Sequence[SaleRecord | VoidRecord],
     now: int,
     venue_raffles: list[dict[str, Any]],
+    *,
+    look_for_frozen: bool,
 ) -> BatchContext:
     raffles = {
         r["id"]: RaffleTerms(
@@ -158,7 +162,7 @@ def _context(
         raffles=raffles,
         grants=grants,
         anchors=anchors,
-        frozen=app.core.frozen_raffles({r.raffle_id for r in records}),
+        frozen=app.core.frozen_raffles({r.raffle_id for r in records}) if look_for_frozen else set(),
     )
     by_raffle: dict[str, list[int]] = {}
     for r in records:
@@ -202,10 +206,12 @@ def apply_batch(
     ``allow_revoked`` (file ingest) takes the export of a revoked (lost, broken) device: that
     file is exactly what reconciliation is for.
 
-    A draw may freeze a raffle's ticket set between the judging and the core's recording (two
-    databases, no common lock): the core then refuses the whole recording, nothing is written,
-    and the batch is judged once more, which rejects those records with ``ticket_set_frozen``
-    through the rejection protocol instead of failing the batch.
+    Frozen ticket sets: the first attempt judges the batch as if no ticket set were frozen (a
+    freeze is rare, and the core checks it anyway while it records, under a lock on the draw
+    row). When the core refuses, nothing is written and the batch is judged again with the
+    frozen raffles looked up, which rejects those records with ``ticket_set_frozen`` through
+    the rejection protocol instead of failing the batch. A draw may also freeze a set between
+    that second judging and its recording (two databases, no common lock): one more attempt.
     """
     kwargs: dict[str, Any] = {
         "source": source,
@@ -213,14 +219,14 @@ def apply_batch(
         "accept_rejections": accept_rejections,
         "allow_revoked": allow_revoked,
     }
-    try:
-        return _apply_batch(app, batch, **kwargs)
-    except _FrozenMeanwhile:
-        pass
-    try:
-        return _apply_batch(app, batch, **kwargs)
-    except _FrozenMeanwhile as again:
-        raise again.cause from None
+    refused: _FrozenMeanwhile | None = None
+    for look_for_frozen in (False, True, True):
+        try:
+            return _apply_batch(app, batch, look_for_frozen=look_for_frozen, **kwargs)
+        except _FrozenMeanwhile as exc:
+            refused = exc
+    assert refused is not None
+    raise refused.cause from None
 
 
 def _apply_batch(
@@ -231,6 +237,7 @@ def _apply_batch(
     verify_signature: bool,
     accept_rejections: bool,
     allow_revoked: bool,
+    look_for_frozen: bool,
 ) -> BatchOutcome:
     now = app.now_ms()
     records = batch.records
@@ -275,7 +282,7 @@ def _apply_batch(
         outcome = BatchOutcome(duplicates=len(old), acked_seq=acked, head_hash=acked_hash, venue_id=device["venue_id"])
         if new:
             outcome.raffles = list_raffles(app, device["venue_id"], conn=conn)
-            ctx = _context(app, conn, device, new, now, outcome.raffles)
+            ctx = _context(app, conn, device, new, now, outcome.raffles, look_for_frozen=look_for_frozen)
             verdicts = judge(new, ctx)
             acknowledged = {(r.seq, r.code) for r in batch.rejected}
             for record, verdict in zip(new, verdicts, strict=True):
@@ -318,6 +325,7 @@ def _apply_batch(
         )
         if source == "sync":
             record_anchor(conn, device["id"], now)
+            outcome.anchor_ms = now
         if new or source != "sync":
             audit.record(
                 conn,
@@ -385,13 +393,7 @@ def _tenant_of_device(app: Tombola, device_id: str) -> str:
 
 def _acknowledge(app: Tombola, batch: SyncBatch, outcome: BatchOutcome) -> SyncAck:
     device_id = batch.device_id
-    with app.engine.connect() as conn:
-        anchor = conn.execute(
-            select(ANCHOR.c.anchor_ms)
-            .where(ANCHOR.c.device_id == device_id)
-            .order_by(ANCHOR.c.anchor_ms.desc())
-            .limit(1)
-        ).scalar_one()
+    anchor = outcome.anchor_ms  # recorded in the batch's transaction: a time the device may count from
     app.core.device_synced(device_id, anchor)
     raffles = outcome.raffles if outcome.raffles is not None else list_raffles(app, outcome.venue_id)
     grants, revoked = ack_grants(app, device_id, raffles)

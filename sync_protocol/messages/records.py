@@ -53,13 +53,17 @@ class _RecordBase(Message):
             body = self.to_dict()
             body.pop("hash", None)
             return hashlib.sha256(domain_bytes("record", body)).hexdigest()
-        # Only declared fields (str, int, list[int], literals, the payment): the Python-mode dump
-        # is the JSON-mode one at half the cost, the keys are ASCII and no value is a float. So
-        # orjson's sorted output is the RFC 8785 form unless an integer is beyond 2**53 - 1
-        # (STRICT_INTEGER raises) or a string needs an escape (a backslash in the bytes) or holds
-        # DEL or a C1 control: then the definition, canonical_bytes, decides.
-        body = self.model_dump(exclude_none=True)
-        body.pop("hash", None)
+        # Only declared fields (str, int, list[int], literals, the payment): the instance's own
+        # ``__dict__`` is the Python-mode dump (``exclude_none`` done by hand, and the payment's
+        # dict in place of the model) at a fifth of model_dump's cost; the keys are ASCII and no
+        # value is a float. So orjson's sorted output is the RFC 8785 form unless an integer is
+        # beyond 2**53 - 1 (STRICT_INTEGER raises) or a string needs an escape (a backslash in
+        # the bytes) or holds DEL or a C1 control: then the definition, canonical_bytes, decides.
+        body = {k: v for k, v in self.__dict__.items() if v is not None}
+        del body["hash"]
+        payment = body.get("payment")
+        if payment is not None:
+            body["payment"] = {k: v for k, v in payment.__dict__.items() if v is not None}
         try:
             data = orjson.dumps(body, option=orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER)
             plain = b"\\" not in data and b"\x7f" not in data and (b"\xc2" not in data or not _C1.search(data))
