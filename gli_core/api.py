@@ -333,8 +333,16 @@ class Core:
     def device_synced(self, device_id: str, at_ms: int) -> None:
         self.registry.device_synced(device_id, at_ms)
 
-    def device_usage(self, device_id: str, raffle_id: str) -> tuple[int, int]:
-        return self.registry.device_usage(device_id, raffle_id)
+    def device_usage(self, device_id: str, raffle_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """``raffle_id -> (numbers granted, tickets recorded)`` of the device's active grants."""
+        return self.registry.device_usage(device_id, raffle_ids)
+
+    def batch_view(
+        self, device_id: str, numbers: Mapping[str, Iterable[int]]
+    ) -> tuple[dict[str, list[tuple[int, int]]], dict[tuple[str, int], str]]:
+        """The device's grant ranges by raffle, and which of ``numbers`` (by raffle) are on record
+        and by which sale: what judging one batch needs from the core, read in one go."""
+        return self.registry.batch_view(device_id, numbers)
 
     # tickets
     def numbers_taken(self, raffle_id: str, numbers: Iterable[int]) -> dict[int, str]:

@@ -390,16 +390,33 @@ class Registry:
 
     def grant_ranges(self, device_id: str) -> dict[str, list[tuple[int, int]]]:
         """``raffle_id -> [(first, last), ...]`` of the device's active grants (no payload parsed)."""
-        ranges: dict[str, list[tuple[int, int]]] = {}
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(GRANT.c.raffle_id, GRANT.c.first_number, GRANT.c.last_number)
-                .where(and_(GRANT.c.device_id == device_id, GRANT.c.status == "active"))
-                .order_by(GRANT.c.raffle_id, GRANT.c.first_number)
-            )
-            for r in rows:
-                ranges.setdefault(r.raffle_id, []).append((r.first_number, r.last_number))
+            return self._grant_ranges(conn, device_id)
+
+    @staticmethod
+    def _grant_ranges(conn: Connection, device_id: str) -> dict[str, list[tuple[int, int]]]:
+        ranges: dict[str, list[tuple[int, int]]] = {}
+        rows = conn.execute(
+            select(GRANT.c.raffle_id, GRANT.c.first_number, GRANT.c.last_number)
+            .where(and_(GRANT.c.device_id == device_id, GRANT.c.status == "active"))
+            .order_by(GRANT.c.raffle_id, GRANT.c.first_number)
+        )
+        for r in rows:
+            ranges.setdefault(r.raffle_id, []).append((r.first_number, r.last_number))
         return ranges
+
+    def batch_view(
+        self, device_id: str, numbers: Mapping[str, Iterable[int]]
+    ) -> tuple[dict[str, list[tuple[int, int]]], dict[tuple[str, int], str]]:
+        """What judging a device's batch needs from the core, on one connection: the device's
+        :meth:`grant_ranges`, and which of ``numbers`` (per raffle) are on record, by which sale."""
+        with self.engine.connect() as conn:
+            ranges = self._grant_ranges(conn, device_id)
+            taken: dict[tuple[str, int], str] = {}
+            for raffle_id, wanted in numbers.items():
+                for number, sale_id in self._numbers_taken(conn, raffle_id, wanted).items():
+                    taken[(raffle_id, number)] = sale_id
+        return ranges, taken
 
     def set_grants_status(self, grant_ids: Sequence[str], status: str, reason: str) -> None:
         with self.engine.begin() as conn:
@@ -442,48 +459,58 @@ class Registry:
             rows = conn.execute(select(DEVICE_SYNC).where(DEVICE_SYNC.c.device_id.in_(list(device_ids)))).all()
         return {r.device_id: r.last_sync_ms for r in rows}
 
-    def device_usage(self, device_id: str, raffle_id: str) -> tuple[int, int]:
-        """(numbers granted in active grants, tickets recorded) of a device in a raffle."""
+    def device_usage(self, device_id: str, raffle_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """``raffle_id -> (numbers granted in active grants, tickets recorded)`` of a device, on one
+        connection, one pair of statements whatever the number of raffles."""
+        usage = {raffle_id: (0, 0) for raffle_id in raffle_ids}
+        if not usage:
+            return usage
+        active = and_(GRANT.c.raffle_id.in_(list(usage)), GRANT.c.device_id == device_id, GRANT.c.status == "active")
         with self.engine.connect() as conn:
-            granted = conn.execute(
-                select(func.coalesce(func.sum(GRANT.c.last_number - GRANT.c.first_number + 1), 0)).where(
-                    and_(
-                        GRANT.c.raffle_id == raffle_id,
-                        GRANT.c.device_id == device_id,
-                        GRANT.c.status == "active",
-                    )
-                )
-            ).scalar_one()
+            granted: dict[str, int] = dict(
+                conn.execute(
+                    select(GRANT.c.raffle_id, func.sum(GRANT.c.last_number - GRANT.c.first_number + 1))
+                    .where(active)
+                    .group_by(GRANT.c.raffle_id)
+                ).all()
+            )
             # Count through the device's grant ranges, which UNIQUE(raffle_id, number) indexes:
             # no index on device_id is needed and none slows the inserts.
-            used = conn.execute(
-                select(func.count())
-                .select_from(
-                    TICKET.join(
-                        GRANT,
-                        and_(
-                            TICKET.c.raffle_id == GRANT.c.raffle_id,
-                            TICKET.c.number.between(GRANT.c.first_number, GRANT.c.last_number),
-                        ),
+            used: dict[str, int] = dict(
+                conn.execute(
+                    select(GRANT.c.raffle_id, func.count())
+                    .select_from(
+                        TICKET.join(
+                            GRANT,
+                            and_(
+                                TICKET.c.raffle_id == GRANT.c.raffle_id,
+                                TICKET.c.number.between(GRANT.c.first_number, GRANT.c.last_number),
+                            ),
+                        )
                     )
-                )
-                .where(and_(GRANT.c.raffle_id == raffle_id, GRANT.c.device_id == device_id, GRANT.c.status == "active"))
-            ).scalar_one()
-        return int(granted), int(used)
+                    .where(active)
+                    .group_by(GRANT.c.raffle_id)
+                ).all()
+            )
+        return {r: (int(granted.get(r) or 0), int(used.get(r) or 0)) for r in usage}
 
     # -- tickets ------------------------------------------------------------
     def numbers_taken(self, raffle_id: str, numbers: Iterable[int]) -> dict[int, str]:
         """Which of ``numbers`` are recorded already, and by which sale."""
+        with self.engine.connect() as conn:
+            return self._numbers_taken(conn, raffle_id, numbers)
+
+    @staticmethod
+    def _numbers_taken(conn: Connection, raffle_id: str, numbers: Iterable[int]) -> dict[int, str]:
         wanted = sorted(set(numbers))
         taken: dict[int, str] = {}
-        with self.engine.connect() as conn:
-            for chunk in _chunks(conn, wanted, 5000):
-                rows = conn.execute(
-                    select(TICKET.c.number, TICKET.c.sale_id).where(
-                        and_(TICKET.c.raffle_id == raffle_id, _among(conn, TICKET.c.number, chunk))
-                    )
+        for chunk in _chunks(conn, wanted, 5000):
+            rows = conn.execute(
+                select(TICKET.c.number, TICKET.c.sale_id).where(
+                    and_(TICKET.c.raffle_id == raffle_id, _among(conn, TICKET.c.number, chunk))
                 )
-                taken.update({r.number: r.sale_id for r in rows})
+            )
+            taken.update({r.number: r.sale_id for r in rows})
         return taken
 
     def record(

@@ -142,14 +142,12 @@ def ensure_grants(
     its numbers (or holds none); return every active grant of the device for open raffles
     (nothing when ``read`` is false: the caller reads them itself)."""
     threshold = app.settings.topup_threshold
-    for raffle in raffles:
-        if raffle["status"] != "open":
-            continue
-        granted, used = app.core.device_usage(device_id, raffle["id"])
+    open_ids = [r["id"] for r in raffles if r["status"] == "open"]
+    for raffle_id, (granted, used) in app.core.device_usage(device_id, open_ids).items():
         if used >= threshold * granted:
             # cap reached, numbers exhausted or raffle closed: the ack carries what exists
             with contextlib.suppress(CoreError):
-                app.core.issue_grant(raffle["id"], device_id, kind="initial" if granted == 0 else "topup")
+                app.core.issue_grant(raffle_id, device_id, kind="initial" if granted == 0 else "topup")
     if not read:
         return []
     return _open_grants(app, device_id, raffles)[0]

@@ -145,7 +145,11 @@ def _context(
         )
         for r in venue_raffles
     }
-    grants = app.core.grant_ranges(device["id"])
+    by_raffle: dict[str, list[int]] = {}
+    for r in records:
+        if isinstance(r, SaleRecord):
+            by_raffle.setdefault(r.raffle_id, []).extend(r.numbers)
+    grants, taken = app.core.batch_view(device["id"], by_raffle)
     wanted_anchors = sorted({r.anchor_ms for r in records})
     anchors = set(
         conn.execute(
@@ -163,14 +167,8 @@ def _context(
         grants=grants,
         anchors=anchors,
         frozen=app.core.frozen_raffles({r.raffle_id for r in records}) if look_for_frozen else set(),
+        taken=taken,
     )
-    by_raffle: dict[str, list[int]] = {}
-    for r in records:
-        if isinstance(r, SaleRecord):
-            by_raffle.setdefault(r.raffle_id, []).extend(r.numbers)
-    for raffle_id, numbers in by_raffle.items():
-        for number, sale_id in app.core.numbers_taken(raffle_id, numbers).items():
-            ctx.taken[(raffle_id, number)] = sale_id
     targets = sorted({r.voids for r in records if isinstance(r, VoidRecord)})
     if targets:
         for row in conn.execute(
