@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import uuid6
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import bindparam, delete, func, insert, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -30,6 +30,7 @@ from server.models import AuditOutbox, Organisation, Venue
 
 OUTBOX = AuditOutbox.__table__  # type: ignore[attr-defined]
 VENUE = Venue.__table__  # type: ignore[attr-defined]
+_TENANT_OF_VENUE = select(VENUE.c.organisation_id).where(VENUE.c.id == bindparam("venue_id"))
 ORG = Organisation.__table__  # type: ignore[attr-defined]
 
 log = logging.getLogger("tombola.audit")
@@ -37,7 +38,7 @@ log = logging.getLogger("tombola.audit")
 
 def tenant_of_venue(conn: Connection, venue_id: str) -> str:
     """The organisation (audit tenant) a venue belongs to; '' when unknown."""
-    return str(conn.execute(select(VENUE.c.organisation_id).where(VENUE.c.id == venue_id)).scalar_one_or_none() or "")
+    return str(conn.execute(_TENANT_OF_VENUE, {"venue_id": venue_id}).scalar_one_or_none() or "")
 
 
 def record(

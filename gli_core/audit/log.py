@@ -52,6 +52,11 @@ SHIPMENT = ShipmentRow.__table__  # type: ignore[attr-defined]
 #: Complete subtrees of 2**level leaves with level >= NODE_MIN_LEVEL are stored as they close.
 NODE_MIN_LEVEL = 8
 
+# Statements of every append, built once: constructing a SQLAlchemy statement costs more CPU than
+# executing a prepared one (~0.3 ms against ~0.17 ms here).
+_LOCK_HEAD = select(HEAD.c.size, HEAD.c.frontier).where(HEAD.c.id == 1).with_for_update()
+_MOVE_HEAD = update(HEAD).where(HEAD.c.id == 1)
+
 _sha256 = hashlib.sha256
 
 
@@ -227,7 +232,7 @@ class AuditLog:
         if not events:
             return []
         jcs = [event.check() for event in events]
-        head = conn.execute(select(HEAD.c.size, HEAD.c.frontier).where(HEAD.c.id == 1).with_for_update()).one()
+        head = conn.execute(_LOCK_HEAD).one()
         size, frontier = int(head.size), _decode_frontier(head.frontier)
         sourced = [e.source_id for e in events if e.source_id is not None]
         seen: set[str] = set()
@@ -267,9 +272,7 @@ class AuditLog:
             return []
         bulk_insert(conn, ENTRY, rows)
         bulk_insert(conn, NODE, nodes)
-        conn.execute(
-            update(HEAD).where(HEAD.c.id == 1).values(size=size, frontier=_encode_frontier(frontier), updated_at_ms=now)
-        )
+        conn.execute(_MOVE_HEAD, {"size": size, "frontier": _encode_frontier(frontier), "updated_at_ms": now})
         return [r["idx"] for r in rows]
 
     def append_now(self, events: Sequence[AuditEvent]) -> list[int]:

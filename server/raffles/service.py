@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from gli_core.api import RaffleSpec
 from server.context import Tombola, new_id
@@ -17,6 +17,8 @@ from sync_protocol.messages import PricePoint, RaffleInfo
 ORG = Organisation.__table__  # type: ignore[attr-defined]
 VENUE = Venue.__table__  # type: ignore[attr-defined]
 RAFFLE = Raffle.__table__  # type: ignore[attr-defined]
+_ALL_RAFFLES = select(RAFFLE).order_by(RAFFLE.c.created_at_ms)
+_RAFFLES_OF_VENUE = _ALL_RAFFLES.where(RAFFLE.c.venue_id == bindparam("venue_id"))
 
 
 def ensure_organisation(app: Tombola) -> str:
@@ -162,13 +164,11 @@ def effective_status(app: Tombola, raffle: dict[str, Any]) -> dict[str, Any]:
 
 def list_raffles(app: Tombola, venue_id: str | None = None, *, conn: Connection | None = None) -> list[dict[str, Any]]:
     """Raffles (of a venue) with their status as of now; ``conn`` reuses an open transaction."""
-    query = select(RAFFLE).order_by(RAFFLE.c.created_at_ms)
-    if venue_id:
-        query = query.where(RAFFLE.c.venue_id == venue_id)
+    query, params = (_RAFFLES_OF_VENUE, {"venue_id": venue_id}) if venue_id else (_ALL_RAFFLES, {})
     if conn is not None:
-        return [effective_status(app, _public(r)) for r in conn.execute(query)]
+        return [effective_status(app, _public(r)) for r in conn.execute(query, params)]
     with app.engine.connect() as own:
-        return [effective_status(app, _public(r)) for r in own.execute(query)]
+        return [effective_status(app, _public(r)) for r in own.execute(query, params)]
 
 
 def close_raffle(app: Tombola, raffle_id: str) -> dict[str, Any]:
