@@ -1,6 +1,7 @@
 """Bulk insert inside an open transaction: PostgreSQL ``COPY FROM STDIN`` (row by row through
-psycopg), the driver's ``executemany`` on SQLite, SQLAlchemy's insert elsewhere. A constraint
-violation aborts the transaction either way, so nothing is partly written."""
+psycopg; a few rows as one INSERT), the driver's ``executemany`` on SQLite, SQLAlchemy's insert
+elsewhere; and single-statement upserts. A constraint violation aborts the transaction either
+way, so nothing is partly written."""
 
 from __future__ import annotations
 
@@ -10,6 +11,10 @@ from typing import Any
 from sqlalchemy import Table, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
+
+#: up to this many rows, PostgreSQL gets an INSERT rather than a COPY
+FEW_ROWS = 8
+_INSERTS: dict[tuple[str, tuple[str, ...]], Any] = {}
 
 
 def bulk_insert(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -32,8 +37,14 @@ def bulk_insert_rows(conn: Connection, table: Table, columns: Sequence[str], row
             list(rows),
         )
         return
-    if conn.dialect.name != "postgresql":
-        conn.execute(insert(table), [dict(zip(columns, row, strict=True)) for row in rows])
+    if conn.dialect.name != "postgresql" or len(rows) <= FEW_ROWS:
+        # A COPY costs three round trips before its first row: a handful of rows (an audit
+        # entry, a grant) go faster as one INSERT, with the statement built once per shape.
+        shape = (table.name, tuple(columns))
+        stmt = _INSERTS.get(shape)
+        if stmt is None:
+            stmt = _INSERTS[shape] = insert(table)
+        conn.execute(stmt, [dict(zip(columns, row, strict=True)) for row in rows])
         return
     driver = conn.connection.driver_connection
     assert driver is not None
@@ -43,26 +54,38 @@ def bulk_insert_rows(conn: Connection, table: Table, columns: Sequence[str], row
             write(row)
 
 
+_UPSERTS: dict[tuple[str, str, tuple[str, ...], tuple[str, ...], str | None], Any] = {}
+
+
 def upsert(
     conn: Connection,
     table: Table,
     values: Mapping[str, Any],
     *,
     key: Sequence[str],
-    update: Mapping[str, Any] | None = None,
-    update_where: Any = None,
+    update: Sequence[str] = (),
+    if_greater: str | None = None,
 ) -> None:
-    """One ``INSERT ... ON CONFLICT (key) DO UPDATE SET update [WHERE update_where]`` (``DO
-    NOTHING`` without ``update``) on PostgreSQL and SQLite: one statement instead of a
-    select-then-insert, and no race between two writers of the same key."""
+    """One ``INSERT ... ON CONFLICT (key) DO UPDATE SET update = excluded.update [WHERE column
+    if_greater < excluded.if_greater]`` (``DO NOTHING`` without ``update``) on PostgreSQL and
+    SQLite: one statement instead of a select-then-insert, no race between two writers of one
+    key, and the statement built once per shape (its values are parameters)."""
+    shape = (table.name, conn.dialect.name, tuple(key), tuple(update), if_greater)
+    stmt = _UPSERTS.get(shape)
+    if stmt is None:
+        stmt = _UPSERTS[shape] = _build_upsert(conn.dialect.name, table, key, update, if_greater)
+    conn.execute(stmt, dict(values))
+
+
+def _build_upsert(dialect: str, table: Table, key: Sequence[str], update: Sequence[str], if_greater: str | None) -> Any:
     stmt: Any
-    if conn.dialect.name == "postgresql":
-        stmt = postgresql.insert(table).values(**values)
-    elif conn.dialect.name == "sqlite":
-        stmt = sqlite.insert(table).values(**values)
+    if dialect == "postgresql":
+        stmt = postgresql.insert(table)
+    elif dialect == "sqlite":
+        stmt = sqlite.insert(table)
     else:  # pragma: no cover - the two databases Tombola runs on
-        raise NotImplementedError(f"upsert on {conn.dialect.name}")
-    if update:
-        conn.execute(stmt.on_conflict_do_update(index_elements=list(key), set_=dict(update), where=update_where))
-    else:
-        conn.execute(stmt.on_conflict_do_nothing(index_elements=list(key)))
+        raise NotImplementedError(f"upsert on {dialect}")
+    if not update:
+        return stmt.on_conflict_do_nothing(index_elements=list(key))
+    where = table.c[if_greater] < stmt.excluded[if_greater] if if_greater else None
+    return stmt.on_conflict_do_update(index_elements=list(key), set_={c: stmt.excluded[c] for c in update}, where=where)

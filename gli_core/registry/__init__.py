@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -121,18 +121,36 @@ def _chunks(conn: Connection, values: Sequence[Any], size: int) -> list[list[Any
     return [list(values[i : i + size]) for i in range(0, len(values), size)]
 
 
-def _among(conn: Connection, column: Any, values: list[Any]) -> Any:
-    """``column IN values``; ``IN (...)`` on SQLite, and one JSON text parameter on PostgreSQL:
-    ``column = ANY(ARRAY(SELECT json_array_elements_text(:values)::type))``.
+def _among(dialect: str, column: Any, name: str) -> Any:
+    """``column IN :name``: ``IN (...)`` (an expanding parameter) on SQLite; on PostgreSQL one
+    JSON text parameter, ``column = ANY(ARRAY(SELECT json_array_elements_text(:name)::type))``.
 
     One parameter whatever the length, so the statement text (and its prepared plan, an index
     scan) is the same for every batch; JSON rather than a driver array because dumping a list of
     500 values element by element costs the client milliseconds, encoding it as JSON microseconds.
+    Pass the values through :func:`_among_value`.
     """
-    if conn.dialect.name == "postgresql":
-        elements = func.json_array_elements_text(cast(bindparam(None, orjson.dumps(values).decode(), Text), JSON))
+    if dialect == "postgresql":
+        elements = func.json_array_elements_text(cast(bindparam(name, type_=Text), JSON))
         return column == any_(func.array(select(cast(elements, column.type)).scalar_subquery()))
-    return column.in_(values)
+    return column.in_(bindparam(name, expanding=True))
+
+
+def _among_value(conn: Connection, values: Sequence[Any]) -> Any:
+    return orjson.dumps(list(values)).decode() if conn.dialect.name == "postgresql" else list(values)
+
+
+_BUILT: dict[tuple[str, str], Any] = {}
+
+
+def _statement(conn: Connection, name: str, build: Callable[[str], Any]) -> Any:
+    """The statement ``name`` for ``conn``'s dialect, built once per process (building a
+    SQLAlchemy statement costs more CPU than running a prepared one)."""
+    key = (name, conn.dialect.name)
+    stmt = _BUILT.get(key)
+    if stmt is None:
+        stmt = _BUILT[key] = build(conn.dialect.name)
+    return stmt
 
 
 @dataclass(frozen=True)
@@ -223,6 +241,8 @@ class Registry:
         self.signer = signer
         #: every state change below appends its audit entry in its own transaction (I7)
         self.audit = audit
+        #: grant id -> (signed payload, parsed grant); the parsed grants are shared: never mutate them
+        self._grant_cache: dict[str, tuple[str, RangeGrant]] = {}
 
     def _log(self, conn: Connection, type_: str, payload: Mapping[str, Any], tenant: str = "") -> None:
         if self.audit is not None:
@@ -421,9 +441,19 @@ class Registry:
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
         return [
-            GrantView(grant=RangeGrant.model_validate_json(r.payload), kind=r.kind, status=r.status, reason=r.reason)
+            GrantView(grant=self._signed_grant(r.id, r.payload), kind=r.kind, status=r.status, reason=r.reason)
             for r in rows
         ]
+
+    def _signed_grant(self, grant_id: str, payload: str) -> RangeGrant:
+        """The grant as signed, parsed once per process: a grant's payload never changes after it
+        is issued (its status is a column of its own), and every sync's ack sends the device's."""
+        cached = self._grant_cache.get(grant_id)
+        if cached is None or cached[0] != payload:
+            if len(self._grant_cache) >= 100_000:
+                self._grant_cache.clear()
+            cached = self._grant_cache[grant_id] = (payload, RangeGrant.model_validate_json(payload))
+        return cached[1]
 
     def grant_ranges(self, device_id: str) -> dict[str, list[tuple[int, int]]]:
         """``raffle_id -> [(first, last), ...]`` of the device's active grants (no payload parsed)."""
@@ -482,8 +512,8 @@ class Registry:
                 DEVICE_SYNC,
                 {"device_id": device_id, "last_sync_ms": at_ms},
                 key=["device_id"],
-                update={"last_sync_ms": at_ms},
-                update_where=DEVICE_SYNC.c.last_sync_ms < at_ms,
+                update=["last_sync_ms"],
+                if_greater="last_sync_ms",
             )
 
     def last_syncs(self, device_ids: Sequence[str]) -> dict[str, int]:
@@ -514,11 +544,14 @@ class Registry:
         wanted = sorted(set(numbers))
         taken: dict[int, str] = {}
         for chunk in _chunks(conn, wanted, 5000):
-            rows = conn.execute(
-                select(TICKET.c.number, TICKET.c.sale_id).where(
-                    and_(TICKET.c.raffle_id == raffle_id, _among(conn, TICKET.c.number, chunk))
-                )
+            stmt = _statement(
+                conn,
+                "numbers_taken",
+                lambda d: select(TICKET.c.number, TICKET.c.sale_id).where(
+                    and_(TICKET.c.raffle_id == bindparam("raffle_id"), _among(d, TICKET.c.number, "numbers"))
+                ),
             )
+            rows = conn.execute(stmt, {"raffle_id": raffle_id, "numbers": _among_value(conn, chunk)})
             taken.update({r.number: r.sale_id for r in rows})
         return taken
 
@@ -608,12 +641,17 @@ class Registry:
             )
         if not raffle_ids:
             return
-        rows = conn.execute(
-            select(draw.c.raffle_id, draw.c.state)
-            .where(draw.c.raffle_id.in_(sorted(raffle_ids)))
-            .order_by(draw.c.raffle_id)
-            .with_for_update(read=True)
-        ).all()
+        stmt = _statement(
+            conn,
+            "hold_draws",
+            lambda _: (
+                select(draw.c.raffle_id, draw.c.state)
+                .where(draw.c.raffle_id.in_(bindparam("raffle_ids", expanding=True)))
+                .order_by(draw.c.raffle_id)
+                .with_for_update(read=True)
+            ),
+        )
+        rows = conn.execute(stmt, {"raffle_ids": sorted(raffle_ids)}).all()
         frozen = sorted(r.raffle_id for r in rows if r.state in {f.value for f in FROZEN})
         if frozen:
             raise TicketSetFrozen(f"the ticket set of {', '.join(frozen)} is frozen for the draw")
@@ -684,7 +722,12 @@ class Registry:
     def _recorded_numbers(conn: Connection, sale_ids: Sequence[str]) -> dict[str, list[int]]:
         found: dict[str, list[int]] = {}
         for chunk in _chunks(conn, sale_ids, 1000):
-            rows = conn.execute(select(TICKET.c.sale_id, TICKET.c.number).where(_among(conn, TICKET.c.sale_id, chunk)))
+            stmt = _statement(
+                conn,
+                "recorded_numbers",
+                lambda d: select(TICKET.c.sale_id, TICKET.c.number).where(_among(d, TICKET.c.sale_id, "sale_ids")),
+            )
+            rows = conn.execute(stmt, {"sale_ids": _among_value(conn, chunk)})
             for r in rows:
                 found.setdefault(r.sale_id, []).append(r.number)
         for numbers in found.values():
