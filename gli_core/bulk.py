@@ -1,16 +1,18 @@
 """Bulk insert inside an open transaction: PostgreSQL ``COPY FROM STDIN`` (row by row through
 psycopg; a few rows as one INSERT), the driver's ``executemany`` on SQLite, SQLAlchemy's insert
 elsewhere; and single-statement upserts. A constraint violation aborts the transaction either
-way, so nothing is partly written."""
+way, so nothing is partly written, and raises SQLAlchemy's ``IntegrityError`` either way."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import psycopg
 from sqlalchemy import Table, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 #: up to this many rows, PostgreSQL gets an INSERT rather than a COPY
 FEW_ROWS = 8
@@ -48,10 +50,14 @@ def bulk_insert_rows(conn: Connection, table: Table, columns: Sequence[str], row
         return
     driver = conn.connection.driver_connection
     assert driver is not None
-    with driver.cursor() as cur, cur.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
-        write = copy.write_row
-        for row in rows:
-            write(row)
+    statement = f'COPY "{table.name}" ({names}) FROM STDIN'
+    try:
+        with driver.cursor() as cur, cur.copy(statement) as copy:
+            write = copy.write_row
+            for row in rows:
+                write(row)
+    except psycopg.errors.IntegrityError as exc:  # the same exception as the other paths raise
+        raise IntegrityError(statement, None, exc) from exc
 
 
 _UPSERTS: dict[tuple[str, str, tuple[str, ...], tuple[str, ...], str | None], Any] = {}

@@ -52,6 +52,13 @@ class SaleConflict(CoreError):
     status = 409
 
 
+class NumberTaken(CoreError):
+    """A ticket number of the recording is on record already (the unique constraint said so)."""
+
+    code = "number_taken"
+    status = 409
+
+
 class RateLimited(CoreError):
     code = "rate_limited"
     status = 429

@@ -77,6 +77,15 @@ class DeviceMismatch(ProtocolError):
     status = 403
 
 
+class SaleIdReused(ProtocolError):
+    """A record's ``sale_id`` is the id of an earlier record (of the batch, or one the server
+    holds, accepted or rejected). A sale id links tickets to their sale and must be unique, and
+    the server cannot keep a second record under it, so the batch is refused whole."""
+
+    code = "sale_id_reused"
+    status = 409
+
+
 class PayloadTooLarge(ProtocolError):
     code = "payload_too_large"
     status = 413

@@ -21,6 +21,7 @@ import orjson
 import uuid6
 from sqlalchemy import JSON, Engine, Text, and_, any_, bindparam, cast, func, insert, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from gli_core.audit.entry import AuditEvent, current_actor
 from gli_core.bulk import bulk_insert_rows, upsert
@@ -29,6 +30,7 @@ from gli_core.errors import (
     DeviceCapReached,
     InvalidStatusChange,
     NumbersExhausted,
+    NumberTaken,
     RaffleExists,
     RaffleNotFound,
     RaffleNotOpen,
@@ -596,7 +598,10 @@ class Registry:
                             ticket_leaf_hash(number, ticket_id, sale_id, amount),
                         )
                     )
-            bulk_insert_rows(conn, TICKET, _TICKET_COLUMNS, rows)
+            try:
+                bulk_insert_rows(conn, TICKET, _TICKET_COLUMNS, rows)
+            except IntegrityError as exc:  # UNIQUE(raffle_id, number): the transaction rolls back
+                raise NumberTaken("a ticket number of this recording is on record already") from exc
             voided = 0
             for start in range(0, len(voided_sale_ids), 1000):
                 voided += conn.execute(

@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
+from sqlalchemy.exc import IntegrityError
 
 from gli_core.api import TicketSale, acting_as, bulk_insert_rows
+from gli_core.errors import NumberTaken
 from server import audit
 from server.context import Tombola
 from server.enrollment.service import ANCHOR, DEVICE, ack_grants, record_anchor, require_active_device
@@ -29,6 +31,7 @@ from sync_protocol.errors import (
     BrokenChain,
     DeviceMismatch,
     Malformed,
+    SaleIdReused,
     SaleRejected,
     SequenceGap,
     TicketSetFrozen,
@@ -139,7 +142,7 @@ def _context(
     now: int,
     venue_raffles: list[dict[str, Any]],
     *,
-    look_for_frozen: bool,
+    careful: bool,
 ) -> BatchContext:
     raffles = {
         r["id"]: RaffleTerms(
@@ -156,7 +159,9 @@ def _context(
     for r in records:
         if isinstance(r, SaleRecord):
             by_raffle.setdefault(r.raffle_id, []).extend(r.numbers)
-    grants, taken = app.core.batch_view(device["id"], by_raffle)
+    # The numbers on record are looked up when a first attempt met one (UNIQUE(raffle_id, number)
+    # is the guard either way); a batch's own repeats are caught by the rules as they go.
+    grants, taken = app.core.batch_view(device["id"], by_raffle if careful else {})
     wanted_anchors = sorted({r.anchor_ms for r in records})
     anchors = set(conn.execute(_ANCHORS_AMONG, {"device_id": device["id"], "anchors": wanted_anchors}).scalars())
     ctx = BatchContext(
@@ -167,7 +172,7 @@ def _context(
         raffles=raffles,
         grants=grants,
         anchors=anchors,
-        frozen=app.core.frozen_raffles({r.raffle_id for r in records}) if look_for_frozen else set(),
+        frozen=app.core.frozen_raffles({r.raffle_id for r in records}) if careful else set(),
         taken=taken,
     )
     targets = sorted({r.voids for r in records if isinstance(r, VoidRecord)})
@@ -181,10 +186,37 @@ def _context(
     return ctx
 
 
-class _FrozenMeanwhile(Exception):
-    """The core refused to record: a ticket set froze after the batch was judged."""
+_SALE_IDS_HELD = select(SALE.c.id).where(SALE.c.id.in_(bindparam("ids", expanding=True)))
 
-    def __init__(self, cause: TicketSetFrozen) -> None:
+
+def _refuse_reused_ids(conn: Any, records: Sequence[SaleRecord | VoidRecord], *, look_up: bool) -> None:
+    """Refuse the batch if a record reuses the sale id of an earlier one of the batch, or (with
+    ``look_up``) of a record the server holds (accepted or rejected)."""
+    seen: set[str] = set()
+    for r in records:
+        if r.sale_id in seen:
+            raise SaleIdReused(
+                f"record {r.seq} reuses the sale id {r.sale_id} of an earlier record of the batch",
+                seq=r.seq,
+                sale_id=r.sale_id,
+            )
+        seen.add(r.sale_id)
+    if look_up:
+        held = set(conn.execute(_SALE_IDS_HELD, {"ids": sorted(seen)}).scalars())
+        for r in records:
+            if r.sale_id in held:
+                raise SaleIdReused(
+                    f"record {r.seq} reuses the sale id {r.sale_id} of a record the server holds",
+                    seq=r.seq,
+                    sale_id=r.sale_id,
+                )
+
+
+class _LookCloser(Exception):
+    """A write met what the first, quick judging does not look up (a frozen ticket set, a number or
+    sale id on record already): nothing was written; judge the batch again with the lookups."""
+
+    def __init__(self, cause: TombolaError) -> None:
         super().__init__(cause.detail)
         self.cause = cause
 
@@ -205,12 +237,14 @@ def apply_batch(
     ``allow_revoked`` (file ingest) takes the export of a revoked (lost, broken) device: that
     file is exactly what reconciliation is for.
 
-    Frozen ticket sets: the first attempt judges the batch as if no ticket set were frozen (a
-    freeze is rare, and the core checks it anyway while it records, under a lock on the draw
-    row). When the core refuses, nothing is written and the batch is judged again with the
-    frozen raffles looked up, which rejects those records with ``ticket_set_frozen`` through
-    the rejection protocol instead of failing the batch. A draw may also freeze a set between
-    that second judging and its recording (two databases, no common lock): one more attempt.
+    Two attempts, quick then careful: the first judges the batch without looking up what is
+    rarely there (frozen ticket sets, numbers and sale ids already on record), and lets the
+    writes meet it: the core checks frozen sets under a lock on the draw row while it records,
+    and the unique constraints refuse a number or sale id on record. Then nothing is written and
+    the batch is judged again with the lookups, which turns such records into rejections
+    (``ticket_set_frozen``, ``ticket_sold_twice``, through the rejection protocol) or refuses
+    the batch (``sale_id_reused``). A draw may also freeze a set between that second judging
+    and its recording (two databases, no common lock): one more careful attempt.
     """
     kwargs: dict[str, Any] = {
         "source": source,
@@ -218,14 +252,14 @@ def apply_batch(
         "accept_rejections": accept_rejections,
         "allow_revoked": allow_revoked,
     }
-    refused: _FrozenMeanwhile | None = None
-    for look_for_frozen in (False, True, True):
+    closer: _LookCloser | None = None
+    for careful in (False, True, True):
         try:
-            return _apply_batch(app, batch, look_for_frozen=look_for_frozen, **kwargs)
-        except _FrozenMeanwhile as exc:
-            refused = exc
-    assert refused is not None
-    raise refused.cause from None
+            return _apply_batch(app, batch, careful=careful, **kwargs)
+        except _LookCloser as exc:
+            closer = exc
+    assert closer is not None
+    raise closer.cause from None
 
 
 def _apply_batch(
@@ -236,7 +270,7 @@ def _apply_batch(
     verify_signature: bool,
     accept_rejections: bool,
     allow_revoked: bool,
-    look_for_frozen: bool,
+    careful: bool,
 ) -> BatchOutcome:
     now = app.now_ms()
     records = batch.records
@@ -280,8 +314,9 @@ def _apply_batch(
 
         outcome = BatchOutcome(duplicates=len(old), acked_seq=acked, head_hash=acked_hash, venue_id=device["venue_id"])
         if new:
+            _refuse_reused_ids(conn, new, look_up=careful)
             outcome.raffles = list_raffles(app, device["venue_id"], conn=conn)
-            ctx = _context(app, conn, device, new, now, outcome.raffles, look_for_frozen=look_for_frozen)
+            ctx = _context(app, conn, device, new, now, outcome.raffles, careful=careful)
             verdicts = judge(new, ctx)
             acknowledged = {(r.seq, r.code) for r in batch.rejected}
             for record, verdict in zip(new, verdicts, strict=True):
@@ -293,16 +328,27 @@ def _apply_batch(
                 if v is None and isinstance(r, SaleRecord)
             ]
             voided = [r.voids for r, v in zip(new, verdicts, strict=True) if v is None and isinstance(r, VoidRecord)]
+            # The sale rows first, in the business transaction still open: a sale id the server
+            # holds already is refused by the primary key before the core commits anything.
+            try:
+                bulk_insert_rows(
+                    conn,
+                    SALE,
+                    SALE_COLUMNS,
+                    [_sale_row(r, source=source, now=now, rejection=v) for r, v in zip(new, verdicts, strict=True)],
+                )
+            except IntegrityError as exc:
+                if careful:
+                    raise
+                raise _LookCloser(SaleIdReused("a record reuses a sale id the server holds")) from exc
             try:
                 app.core.record(tickets, voided)
             except TicketSetFrozen as exc:
-                raise _FrozenMeanwhile(exc) from exc
-            bulk_insert_rows(
-                conn,
-                SALE,
-                SALE_COLUMNS,
-                [_sale_row(r, source=source, now=now, rejection=v) for r, v in zip(new, verdicts, strict=True)],
-            )
+                raise _LookCloser(exc) from exc
+            except NumberTaken as exc:
+                if careful:
+                    raise
+                raise _LookCloser(exc) from exc
             if voided:
                 conn.execute(update(SALE).where(SALE.c.id.in_(voided)).values(voided=True))
             outcome.applied = sum(1 for v in verdicts if v is None)

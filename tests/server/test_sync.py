@@ -293,19 +293,20 @@ def test_admin_extension_is_delivered_on_next_sync(
 def test_crash_between_core_and_business_commit_loses_nothing(
     client: TestClient, tombola: Tombola, seeded: Seed, device: RawDevice, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Fault injection: the core commits the tickets, then the business transaction dies."""
+    """Fault injection: the core commits the tickets, then the business transaction dies (its
+    sale rows, written before the core's recording, are lost with it)."""
     device.sale(seeded.raffle_id, 5)
     device.sale(seeded.raffle_id, 1)
-    real_row = sync_service._sale_row
+    real_anchor = sync_service.record_anchor
 
-    def boom(*a: object, **k: object) -> dict[str, object]:
+    def boom(*a: object, **k: object) -> None:
         raise ConnectionError("business database went away")
 
-    monkeypatch.setattr(sync_service, "_sale_row", boom)
+    monkeypatch.setattr(sync_service, "record_anchor", boom)
     with pytest.raises(ConnectionError):
         device.post(client, device.batch(1))
     assert len(tickets_of(tombola, seeded.raffle_id)) == 6  # the core committed
-    monkeypatch.setattr(sync_service, "_sale_row", real_row)
+    monkeypatch.setattr(sync_service, "record_anchor", real_anchor)
     ack = device.sync(client, 1)
     assert ack.acked_seq == 2
     tickets = tickets_of(tombola, seeded.raffle_id)

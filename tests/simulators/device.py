@@ -90,7 +90,7 @@ class RawDevice:
         nums = numbers if numbers is not None else self.free_numbers(raffle_id, quantity)
         self.used.update(nums)
         rec = SaleRecord(
-            sale_id=str(uuid6.uuid7()),
+            sale_id=extra.pop("sale_id", None) or str(uuid6.uuid7()),
             device_id=self.device_id,
             seq=self.seq + 1,
             raffle_id=raffle_id,

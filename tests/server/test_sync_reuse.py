@@ -1,0 +1,87 @@
+"""What the quick first judging of a batch does not look up, the writes meet: a number or a sale
+id on record already. Nothing is then written, the batch is judged again with the lookups, and
+the device gets the same answer as if they had been looked up first.
+
+Each test runs on SQLite and on PostgreSQL (``db_backend``)."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from server.context import Tombola
+from server.models import Sale
+from tests.simulators.device import RawDevice
+from tests.support.app import Seed
+
+SALE = Sale.__table__  # type: ignore[attr-defined]
+
+
+def tickets_of(app: Tombola, raffle_id: str) -> list[tuple[int, str]]:
+    return [(t.number, t.sale_id) for t in app.core.tickets(raffle_id)]
+
+
+def sale_rows(app: Tombola) -> int:
+    with app.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(SALE)).scalar_one())
+
+
+@pytest.fixture
+def device(client: TestClient, seeded: Seed) -> RawDevice:
+    dev = RawDevice()
+    dev.enroll(client, seeded.code)
+    return dev
+
+
+def test_a_number_recorded_by_an_earlier_batch_is_rejected_as_sold_twice(
+    client: TestClient, tombola: Tombola, seeded: Seed, device: RawDevice
+) -> None:
+    first = device.sale(seeded.raffle_id)
+    device.sync(client, 1)
+    device.sale(seeded.raffle_id)  # a good one before the bad one: nothing of it may be written
+    device.sale(seeded.raffle_id, numbers=[first.numbers[0]])
+    before = (tickets_of(tombola, seeded.raffle_id), sale_rows(tombola))
+    resp = device.post(client, device.batch(2))
+    assert resp.status_code == 409, resp.text
+    assert (resp.json()["error"], resp.json()["seq"], resp.json()["number"]) == (
+        "ticket_sold_twice",
+        3,
+        first.numbers[0],
+    )
+    assert (tickets_of(tombola, seeded.raffle_id), sale_rows(tombola)) == before
+    ack = device.sync(client, 2, rejected=[(3, "ticket_sold_twice")])
+    assert (ack.acked_seq, ack.applied, [r.code for r in ack.rejected]) == (3, 1, ["ticket_sold_twice"])
+    assert sorted(s for _, s in tickets_of(tombola, seeded.raffle_id)).count(first.sale_id) == 1
+
+
+def test_a_sale_id_reused_within_a_batch_refuses_it(
+    client: TestClient, tombola: Tombola, seeded: Seed, device: RawDevice
+) -> None:
+    first = device.sale(seeded.raffle_id)
+    device.sale(seeded.raffle_id, sale_id=first.sale_id)
+    resp = device.post(client, device.batch(1))
+    assert resp.status_code == 409, resp.text
+    assert (resp.json()["error"], resp.json()["seq"], resp.json()["sale_id"]) == ("sale_id_reused", 2, first.sale_id)
+    assert tickets_of(tombola, seeded.raffle_id) == [] and sale_rows(tombola) == 0
+
+
+@pytest.mark.parametrize("earlier", ["accepted", "rejected"])
+def test_a_sale_id_the_server_holds_refuses_the_batch_and_the_core_records_nothing(
+    client: TestClient, tombola: Tombola, seeded: Seed, device: RawDevice, earlier: str
+) -> None:
+    """Without the check, the core would commit the tickets and the business insert then fail on
+    the sale's primary key: tickets on record that no sale row accounts for."""
+    if earlier == "accepted":
+        held = device.sale(seeded.raffle_id)
+        device.sync(client, 1)
+    else:
+        held = device.sale(seeded.raffle_id, numbers=[5000])  # outside the grant: rejected
+        device.sync(client, 1, rejected=[(1, "outside_grant")])
+    before = (tickets_of(tombola, seeded.raffle_id), sale_rows(tombola))
+    device.sale(seeded.raffle_id)
+    device.sale(seeded.raffle_id, sale_id=held.sale_id)
+    resp = device.post(client, device.batch(2))
+    assert resp.status_code == 409, resp.text
+    assert (resp.json()["error"], resp.json()["seq"], resp.json()["sale_id"]) == ("sale_id_reused", 3, held.sale_id)
+    assert (tickets_of(tombola, seeded.raffle_id), sale_rows(tombola)) == before
