@@ -323,10 +323,6 @@ class Core:
     ) -> list[GrantView]:
         return self.registry.grants(device_id=device_id, raffle_id=raffle_id, status=status)
 
-    def grant_ranges(self, device_id: str) -> dict[str, list[tuple[int, int]]]:
-        """The number ranges of the device's active grants, by raffle (what a sync checks sales against)."""
-        return self.registry.grant_ranges(device_id)
-
     def void_grants(self, grant_ids: Sequence[str], reason: str) -> None:
         self.registry.set_grants_status(grant_ids, "voided", reason)
 
@@ -345,9 +341,6 @@ class Core:
         return self.registry.batch_view(device_id, numbers)
 
     # tickets
-    def numbers_taken(self, raffle_id: str, numbers: Iterable[int]) -> dict[int, str]:
-        return self.registry.numbers_taken(raffle_id, numbers)
-
     def record(self, sales: Sequence[TicketSale], voided_sale_ids: Sequence[str] = ()) -> RecordResult:
         """Record sales and voids; refused once the raffle's ticket set is frozen for its draw.
 

@@ -457,13 +457,9 @@ class Registry:
             cached = self._grant_cache[grant_id] = (payload, RangeGrant.model_validate_json(payload))
         return cached[1]
 
-    def grant_ranges(self, device_id: str) -> dict[str, list[tuple[int, int]]]:
-        """``raffle_id -> [(first, last), ...]`` of the device's active grants (no payload parsed)."""
-        with self.engine.connect() as conn:
-            return self._grant_ranges(conn, device_id)
-
     @staticmethod
     def _grant_ranges(conn: Connection, device_id: str) -> dict[str, list[tuple[int, int]]]:
+        """``raffle_id -> [(first, last), ...]`` of the device's active grants (no payload parsed)."""
         ranges: dict[str, list[tuple[int, int]]] = {}
         for r in conn.execute(_GRANT_RANGES, {"device_id": device_id}):
             ranges.setdefault(r.raffle_id, []).append((r.first_number, r.last_number))
@@ -536,13 +532,9 @@ class Registry:
         return {r: (int(granted.get(r) or 0), int(used.get(r) or 0)) for r in usage}
 
     # -- tickets ------------------------------------------------------------
-    def numbers_taken(self, raffle_id: str, numbers: Iterable[int]) -> dict[int, str]:
-        """Which of ``numbers`` are recorded already, and by which sale."""
-        with self.engine.connect() as conn:
-            return self._numbers_taken(conn, raffle_id, numbers)
-
     @staticmethod
     def _numbers_taken(conn: Connection, raffle_id: str, numbers: Iterable[int]) -> dict[int, str]:
+        """Which of ``numbers`` are recorded already, and by which sale."""
         wanted = sorted(set(numbers))
         taken: dict[int, str] = {}
         for chunk in _chunks(conn, wanted, 5000):
@@ -708,20 +700,6 @@ class Registry:
                 payload["voided_tickets"] = voided
             events.append(AuditEvent(type="tickets.recorded", actor=current_actor(), payload=payload, tenant=tenant))
         self.audit.append(conn, events)
-
-    def raffles_of_sales(self, sale_ids: Sequence[str]) -> set[str]:
-        """The raffles of the recorded tickets of ``sale_ids``."""
-        found: set[str] = set()
-        with self.engine.connect() as conn:
-            for start in range(0, len(sale_ids), 1000):
-                found.update(
-                    conn.execute(
-                        select(TICKET.c.raffle_id)
-                        .where(TICKET.c.sale_id.in_(list(sale_ids[start : start + 1000])))
-                        .distinct()
-                    ).scalars()
-                )
-        return found
 
     @staticmethod
     def _recorded_numbers(conn: Connection, sale_ids: Sequence[str]) -> dict[str, list[int]]:

@@ -192,24 +192,20 @@ _SALE_IDS_HELD = select(SALE.c.id).where(SALE.c.id.in_(bindparam("ids", expandin
 def _refuse_reused_ids(conn: Any, records: Sequence[SaleRecord | VoidRecord], *, look_up: bool) -> None:
     """Refuse the batch if a record reuses the sale id of an earlier one of the batch, or (with
     ``look_up``) of a record the server holds (accepted or rejected)."""
+
+    def reused(r: SaleRecord | VoidRecord, whose: str) -> SaleIdReused:
+        return SaleIdReused(f"record {r.seq} reuses the sale id {r.sale_id} of {whose}", seq=r.seq, sale_id=r.sale_id)
+
     seen: set[str] = set()
     for r in records:
         if r.sale_id in seen:
-            raise SaleIdReused(
-                f"record {r.seq} reuses the sale id {r.sale_id} of an earlier record of the batch",
-                seq=r.seq,
-                sale_id=r.sale_id,
-            )
+            raise reused(r, "an earlier record of the batch")
         seen.add(r.sale_id)
     if look_up:
         held = set(conn.execute(_SALE_IDS_HELD, {"ids": sorted(seen)}).scalars())
         for r in records:
             if r.sale_id in held:
-                raise SaleIdReused(
-                    f"record {r.seq} reuses the sale id {r.sale_id} of a record the server holds",
-                    seq=r.seq,
-                    sale_id=r.sale_id,
-                )
+                raise reused(r, "a record the server holds")
 
 
 class _LookCloser(Exception):

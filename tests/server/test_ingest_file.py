@@ -33,13 +33,6 @@ def export(device: RawDevice, path: Path, *, signer: object = None) -> Path:
     return path
 
 
-@pytest.fixture
-def device(client: TestClient, seeded: Seed) -> RawDevice:
-    dev = RawDevice()
-    dev.enroll(client, seeded.code)
-    return dev
-
-
 def test_dead_device_reaches_the_server_through_its_file(
     client: TestClient, tombola: Tombola, seeded: Seed, device: RawDevice, tmp_path: Path
 ) -> None:

@@ -12,18 +12,7 @@ from fastapi.testclient import TestClient
 from server.context import Tombola
 from server.sync import service as sync_service
 from tests.simulators.device import RawDevice
-from tests.support.app import HOUR_MS, FakeClock, Seed
-
-
-def tickets_of(app: Tombola, raffle_id: str) -> list[tuple[int, str]]:
-    return [(t.number, t.sale_id) for t in app.core.tickets(raffle_id)]
-
-
-@pytest.fixture
-def device(client: TestClient, seeded: Seed) -> RawDevice:
-    dev = RawDevice()
-    dev.enroll(client, seeded.code)
-    return dev
+from tests.support.app import HOUR_MS, FakeClock, Seed, tickets_of
 
 
 def test_enrollment_gives_identity_keys_and_a_grant(device: RawDevice, seeded: Seed) -> None:

@@ -13,25 +13,14 @@ from sqlalchemy import func, select
 from server.context import Tombola
 from server.models import Sale
 from tests.simulators.device import RawDevice
-from tests.support.app import Seed
+from tests.support.app import Seed, tickets_of
 
 SALE = Sale.__table__  # type: ignore[attr-defined]
-
-
-def tickets_of(app: Tombola, raffle_id: str) -> list[tuple[int, str]]:
-    return [(t.number, t.sale_id) for t in app.core.tickets(raffle_id)]
 
 
 def sale_rows(app: Tombola) -> int:
     with app.engine.connect() as conn:
         return int(conn.execute(select(func.count()).select_from(SALE)).scalar_one())
-
-
-@pytest.fixture
-def device(client: TestClient, seeded: Seed) -> RawDevice:
-    dev = RawDevice()
-    dev.enroll(client, seeded.code)
-    return dev
 
 
 def test_a_number_recorded_by_an_earlier_batch_is_rejected_as_sold_twice(

@@ -101,3 +101,8 @@ def seed(
 @pytest.fixture
 def seeded(tombola: Tombola) -> Seed:
     return seed(tombola)
+
+
+def tickets_of(app: Tombola, raffle_id: str) -> list[tuple[int, str]]:
+    """(number, sale id) of every ticket of the raffle on record in the core."""
+    return [(t.number, t.sale_id) for t in app.core.tickets(raffle_id)]
