@@ -5,6 +5,7 @@ way, so nothing is partly written, and raises SQLAlchemy's ``IntegrityError`` ei
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -16,7 +17,6 @@ from sqlalchemy.exc import IntegrityError
 
 #: up to this many rows, PostgreSQL gets an INSERT rather than a COPY
 FEW_ROWS = 8
-_INSERTS: dict[tuple[str, tuple[str, ...]], Any] = {}
 
 
 def bulk_insert(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -41,12 +41,8 @@ def bulk_insert_rows(conn: Connection, table: Table, columns: Sequence[str], row
         return
     if conn.dialect.name != "postgresql" or len(rows) <= FEW_ROWS:
         # A COPY costs three round trips before its first row: a handful of rows (an audit
-        # entry, a grant) go faster as one INSERT, with the statement built once per shape.
-        shape = (table.name, tuple(columns))
-        stmt = _INSERTS.get(shape)
-        if stmt is None:
-            stmt = _INSERTS[shape] = insert(table)
-        conn.execute(stmt, [dict(zip(columns, row, strict=True)) for row in rows])
+        # entry, a grant) go faster as one INSERT, with the statement built once per table.
+        conn.execute(_insert(table), [dict(zip(columns, row, strict=True)) for row in rows])
         return
     driver = conn.connection.driver_connection
     assert driver is not None
@@ -60,7 +56,9 @@ def bulk_insert_rows(conn: Connection, table: Table, columns: Sequence[str], row
         raise IntegrityError(statement, None, exc) from exc
 
 
-_UPSERTS: dict[tuple[str, str, tuple[str, ...], tuple[str, ...], str | None], Any] = {}
+@functools.cache
+def _insert(table: Table) -> Any:
+    return insert(table)
 
 
 def upsert(
@@ -76,14 +74,11 @@ def upsert(
     if_greater < excluded.if_greater]`` (``DO NOTHING`` without ``update``) on PostgreSQL and
     SQLite: one statement instead of a select-then-insert, no race between two writers of one
     key, and the statement built once per shape (its values are parameters)."""
-    shape = (table.name, conn.dialect.name, tuple(key), tuple(update), if_greater)
-    stmt = _UPSERTS.get(shape)
-    if stmt is None:
-        stmt = _UPSERTS[shape] = _build_upsert(conn.dialect.name, table, key, update, if_greater)
-    conn.execute(stmt, dict(values))
+    conn.execute(_upsert(conn.dialect.name, table, tuple(key), tuple(update), if_greater), dict(values))
 
 
-def _build_upsert(dialect: str, table: Table, key: Sequence[str], update: Sequence[str], if_greater: str | None) -> Any:
+@functools.cache
+def _upsert(dialect: str, table: Table, key: tuple[str, ...], update: tuple[str, ...], if_greater: str | None) -> Any:
     stmt: Any
     if dialect == "postgresql":
         stmt = postgresql.insert(table)

@@ -11,9 +11,10 @@ Invariants held here, with the database as the last guard:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +39,7 @@ from gli_core.errors import (
     TicketNotFound,
 )
 from gli_core.ids import uuid7_batch
-from gli_core.models import CoreRaffle, DeviceSync, Grant, SigningKey, Ticket
+from gli_core.models import CoreRaffle, DeviceSync, Draw, Grant, SigningKey, Ticket
 from sync_protocol.canonical import domain_bytes
 from sync_protocol.codes import ticket_codes
 from sync_protocol.messages import RangeGrant
@@ -86,6 +87,14 @@ _USED = (
     )
     .where(_ACTIVE_GRANTS_IN)
     .group_by(GRANT.c.raffle_id)
+)
+DRAW = Draw.__table__  # type: ignore[attr-defined]
+#: the draw rows of the raffles a recording touches, held FOR SHARE (see ``_refuse_frozen``)
+_HOLD_DRAWS = (
+    select(DRAW.c.raffle_id, DRAW.c.state)
+    .where(DRAW.c.raffle_id.in_(bindparam("raffle_ids", expanding=True)))
+    .order_by(DRAW.c.raffle_id)
+    .with_for_update(read=True)
 )
 _TENANTS_OF_RAFFLES = select(RAFFLE.c.id, RAFFLE.c.tenant).where(
     RAFFLE.c.id.in_(bindparam("raffle_ids", expanding=True))
@@ -142,17 +151,18 @@ def _among_value(conn: Connection, values: Sequence[Any]) -> Any:
     return orjson.dumps(list(values)).decode() if conn.dialect.name == "postgresql" else list(values)
 
 
-_BUILT: dict[tuple[str, str], Any] = {}
+# Statements built once per dialect (building a SQLAlchemy statement costs more CPU than
+# running a prepared one).
+@functools.cache
+def _numbers_taken_stmt(dialect: str) -> Any:
+    return select(TICKET.c.number, TICKET.c.sale_id).where(
+        and_(TICKET.c.raffle_id == bindparam("raffle_id"), _among(dialect, TICKET.c.number, "numbers"))
+    )
 
 
-def _statement(conn: Connection, name: str, build: Callable[[str], Any]) -> Any:
-    """The statement ``name`` for ``conn``'s dialect, built once per process (building a
-    SQLAlchemy statement costs more CPU than running a prepared one)."""
-    key = (name, conn.dialect.name)
-    stmt = _BUILT.get(key)
-    if stmt is None:
-        stmt = _BUILT[key] = build(conn.dialect.name)
-    return stmt
+@functools.cache
+def _recorded_numbers_stmt(dialect: str) -> Any:
+    return select(TICKET.c.sale_id, TICKET.c.number).where(_among(dialect, TICKET.c.sale_id, "sale_ids"))
 
 
 @dataclass(frozen=True)
@@ -537,14 +547,8 @@ class Registry:
         """Which of ``numbers`` are recorded already, and by which sale."""
         wanted = sorted(set(numbers))
         taken: dict[int, str] = {}
+        stmt = _numbers_taken_stmt(conn.dialect.name)
         for chunk in _chunks(conn, wanted, 5000):
-            stmt = _statement(
-                conn,
-                "numbers_taken",
-                lambda d: select(TICKET.c.number, TICKET.c.sale_id).where(
-                    and_(TICKET.c.raffle_id == bindparam("raffle_id"), _among(d, TICKET.c.number, "numbers"))
-                ),
-            )
             rows = conn.execute(stmt, {"raffle_id": raffle_id, "numbers": _among_value(conn, chunk)})
             taken.update({r.number: r.sale_id for r in rows})
         return taken
@@ -607,7 +611,7 @@ class Registry:
                     .values(status="voided")
                 ).rowcount
             if rows or voided:
-                self._log_recorded(conn, sales, existing, rows, voided_sale_ids, voided)
+                self._log_recorded(conn, new, voided_sale_ids, voided)
         return RecordResult(
             recorded_sales=len(sales) - duplicates,
             recorded_tickets=len(rows),
@@ -624,9 +628,7 @@ class Registry:
         tickets are in the frozen set, or they are refused with ``ticket_set_frozen``.
         """
         from gli_core.draw.service import FROZEN, TicketSetFrozen
-        from gli_core.models import Draw
 
-        draw = Draw.__table__  # type: ignore[attr-defined]
         raffle_ids = {s.raffle_id for s in sales}
         for start in range(0, len(voided_sale_ids), 1000):
             raffle_ids.update(
@@ -638,35 +640,19 @@ class Registry:
             )
         if not raffle_ids:
             return
-        stmt = _statement(
-            conn,
-            "hold_draws",
-            lambda _: (
-                select(draw.c.raffle_id, draw.c.state)
-                .where(draw.c.raffle_id.in_(bindparam("raffle_ids", expanding=True)))
-                .order_by(draw.c.raffle_id)
-                .with_for_update(read=True)
-            ),
-        )
-        rows = conn.execute(stmt, {"raffle_ids": sorted(raffle_ids)}).all()
+        rows = conn.execute(_HOLD_DRAWS, {"raffle_ids": sorted(raffle_ids)}).all()
         frozen = sorted(r.raffle_id for r in rows if r.state in {f.value for f in FROZEN})
         if frozen:
             raise TicketSetFrozen(f"the ticket set of {', '.join(frozen)} is frozen for the draw")
 
     def _log_recorded(
-        self,
-        conn: Connection,
-        sales: Sequence[TicketSale],
-        existing: Mapping[str, list[int]],
-        rows: Sequence[object],
-        voided_sale_ids: Sequence[str],
-        voided: int,
+        self, conn: Connection, new: Sequence[TicketSale], voided_sale_ids: Sequence[str], voided: int
     ) -> None:
-        """One ``tickets.recorded`` entry per tenant for what this call put on record or voided:
-        the devices, sequence ranges, counts per raffle and a digest of the sale ids."""
+        """One ``tickets.recorded`` entry per tenant for what this call put on record (``new``, the
+        sales not on record before) or voided: the devices, sequence ranges, counts per raffle and
+        a digest of the sale ids."""
         if self.audit is None:
             return
-        new = [s for s in sales if s.sale_id not in existing]
         raffle_ids = sorted({s.raffle_id for s in new})
         tenants: dict[str, str] = {}
         if raffle_ids:
@@ -704,12 +690,8 @@ class Registry:
     @staticmethod
     def _recorded_numbers(conn: Connection, sale_ids: Sequence[str]) -> dict[str, list[int]]:
         found: dict[str, list[int]] = {}
+        stmt = _recorded_numbers_stmt(conn.dialect.name)
         for chunk in _chunks(conn, sale_ids, 1000):
-            stmt = _statement(
-                conn,
-                "recorded_numbers",
-                lambda d: select(TICKET.c.sale_id, TICKET.c.number).where(_among(d, TICKET.c.sale_id, "sale_ids")),
-            )
             rows = conn.execute(stmt, {"sale_ids": _among_value(conn, chunk)})
             for r in rows:
                 found.setdefault(r.sale_id, []).append(r.number)

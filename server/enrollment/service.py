@@ -106,7 +106,7 @@ def enroll(app: Tombola, request: EnrollmentRequest) -> EnrollmentResponse:
         record_anchor(conn, device_id, now)
     raffles = list_raffles(app, venue_id)
     with acting_as(f"device:{device_id}"):
-        grants = ensure_grants(app, device_id, raffles)
+        grants, _ = ensure_grants(app, device_id, raffles)
     return EnrollmentResponse(
         device_id=device_id,
         venue_id=venue_id,
@@ -135,12 +135,10 @@ def _register(
     )
 
 
-def ensure_grants(
-    app: Tombola, device_id: str, raffles: list[dict[str, Any]], *, read: bool = True
-) -> list[RangeGrant]:
+def ensure_grants(app: Tombola, device_id: str, raffles: list[dict[str, Any]]) -> tuple[list[RangeGrant], list[str]]:
     """Top up: a new grant for every open raffle where the device has used >= the threshold of
-    its numbers (or holds none); return every active grant of the device for open raffles
-    (nothing when ``read`` is false: the caller reads them itself)."""
+    its numbers (or holds none). Returns, from one read of the device's grants, its active grants
+    for open raffles and the ids of its voided grants."""
     threshold = app.settings.topup_threshold
     open_ids = [r["id"] for r in raffles if r["status"] == "open"]
     for raffle_id, (granted, used) in app.core.device_usage(device_id, open_ids).items():
@@ -148,14 +146,6 @@ def ensure_grants(
             # cap reached, numbers exhausted or raffle closed: the ack carries what exists
             with contextlib.suppress(CoreError):
                 app.core.issue_grant(raffle_id, device_id, kind="initial" if granted == 0 else "topup")
-    if not read:
-        return []
-    return _open_grants(app, device_id, raffles)[0]
-
-
-def ack_grants(app: Tombola, device_id: str, raffles: list[dict[str, Any]]) -> tuple[list[RangeGrant], list[str]]:
-    """:func:`ensure_grants` and the ids of the device's voided grants, from one read of its grants."""
-    ensure_grants(app, device_id, raffles, read=False)
     return _open_grants(app, device_id, raffles)
 
 

@@ -22,7 +22,7 @@ from gli_core.api import TicketSale, acting_as, bulk_insert_rows
 from gli_core.errors import NumberTaken
 from server import audit
 from server.context import Tombola
-from server.enrollment.service import ANCHOR, DEVICE, ack_grants, record_anchor, require_active_device
+from server.enrollment.service import ANCHOR, DEVICE, ensure_grants, record_anchor, require_active_device
 from server.models import Sale
 from server.raffles.service import list_raffles, raffle_info
 from server.sync.rules import BatchContext, KnownSale, RaffleTerms, judge
@@ -155,13 +155,14 @@ def _context(
         )
         for r in venue_raffles
     }
-    by_raffle: dict[str, list[int]] = {}
-    for r in records:
-        if isinstance(r, SaleRecord):
-            by_raffle.setdefault(r.raffle_id, []).extend(r.numbers)
     # The numbers on record are looked up when a first attempt met one (UNIQUE(raffle_id, number)
     # is the guard either way); a batch's own repeats are caught by the rules as they go.
-    grants, taken = app.core.batch_view(device["id"], by_raffle if careful else {})
+    by_raffle: dict[str, list[int]] = {}
+    if careful:
+        for r in records:
+            if isinstance(r, SaleRecord):
+                by_raffle.setdefault(r.raffle_id, []).extend(r.numbers)
+    grants, taken = app.core.batch_view(device["id"], by_raffle)
     wanted_anchors = sorted({r.anchor_ms for r in records})
     anchors = set(conn.execute(_ANCHORS_AMONG, {"device_id": device["id"], "anchors": wanted_anchors}).scalars())
     ctx = BatchContext(
@@ -437,7 +438,7 @@ def _acknowledge(app: Tombola, batch: SyncBatch, outcome: BatchOutcome) -> SyncA
     anchor = outcome.anchor_ms  # recorded in the batch's transaction: a time the device may count from
     app.core.device_synced(device_id, anchor)
     raffles = outcome.raffles if outcome.raffles is not None else list_raffles(app, outcome.venue_id)
-    grants, revoked = ack_grants(app, device_id, raffles)
+    grants, revoked = ensure_grants(app, device_id, raffles)
     return SyncAck(
         device_id=device_id,
         acked_seq=outcome.acked_seq,
