@@ -4,7 +4,9 @@
 #   - installs the Debian package postgresql when PostgreSQL 15 is absent (as root);
 #   - creates the cluster 15/main if it does not exist, starts it if it is down;
 #   - waits until it accepts TCP connections on 127.0.0.1:5432;
-#   - creates (or refreshes) role tombola_test / password tombola_test, LOGIN CREATEDB;
+#   - creates (or refreshes) role tombola_test / password tombola_test, LOGIN CREATEDB, and
+#     a member of pg_signal_backend: `DROP DATABASE ... WITH (FORCE)` must be able to end an
+#     autovacuum worker busy in a test database, which PostgreSQL 15 refuses to other roles;
 #   - creates databases tombola_test_core and tombola_test_business owned by it.
 #
 # Tests connect over TCP with a password (the unix socket uses peer auth). The last line printed
@@ -104,6 +106,7 @@ BEGIN
     END IF;
 END
 \$\$;
+GRANT pg_signal_backend TO ${ROLE};
 SQL
 
 for db in "${DATABASES[@]}"; do

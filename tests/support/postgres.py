@@ -5,7 +5,8 @@ Environment:
 ``TOMBOLA_TEST_PG_DSN``
     SQLAlchemy URL base of the test server, ending in ``/``; ``make test`` sets it to
     ``postgresql+psycopg://tombola_test:tombola_test@127.0.0.1:5432/`` after running
-    ``scripts/pg-setup.sh``. The role needs ``CREATEDB``.
+    ``scripts/pg-setup.sh``. The role needs ``CREATEDB``, and membership of ``pg_signal_backend`` so that
+    ``DROP DATABASE ... WITH (FORCE)`` may end an autovacuum worker (without it, see ``_drop``).
 ``CI``
     When set (and not ``0``/``false``/``no``), a missing or unreachable server makes the tests
     that need it FAIL instead of being skipped, so CI never passes without PostgreSQL.
@@ -19,6 +20,7 @@ import contextlib
 import itertools
 import os
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +38,8 @@ DEFAULT_PG_DSN = "postgresql+psycopg://tombola_test:tombola_test@127.0.0.1:5432/
 DB_PREFIX = "tombola_t_"
 MAINTENANCE_DB = "postgres"
 CONNECT_TIMEOUT_S = 5
+#: Plain DROP DATABASE attempts (each waits up to 5 s for an autovacuum worker) when FORCE is refused.
+DROP_ATTEMPTS = 4
 
 _PG_MAX_IDENTIFIER = 63
 _NAME_RE = re.compile(r"^[a-z0-9_]+$")
@@ -102,7 +106,7 @@ def create_pg_database(admin_dsn: str, name: str) -> str:
     full_name = pg_database_name(name)
     ident = sql.Identifier(full_name)
     with _connect_maintenance(admin_dsn) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
+        _drop(conn, ident)
         conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8'").format(ident))
     return _pg_url(admin_dsn).set(database=full_name).render_as_string(hide_password=False)
 
@@ -111,7 +115,30 @@ def drop_pg_database(admin_dsn: str, name: str) -> None:
     """Drop a database made by :func:`create_pg_database` (same ``name``), closing its connections."""
     ident = sql.Identifier(pg_database_name(name))
     with _connect_maintenance(admin_dsn) as conn:
+        _drop(conn, ident)
+
+
+def _drop(conn: psycopg.Connection, ident: sql.Identifier) -> None:
+    """``DROP DATABASE IF EXISTS ... WITH (FORCE)``, and without FORCE when the role may not force.
+
+    PostgreSQL 15 counts an autovacuum worker busy in the database as a session FORCE must
+    terminate, and refuses that unless the role is in ``pg_signal_backend`` (which
+    ``scripts/pg-setup.sh`` grants). For a role set up without it, a plain DROP asks the
+    autovacuum worker to stop and waits up to 5 s for it; it is retried a few times.
+    """
+    try:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
+        return
+    except psycopg.errors.InsufficientPrivilege:
+        pass
+    for attempt in range(DROP_ATTEMPTS):
+        try:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(ident))
+            return
+        except psycopg.errors.ObjectInUse:
+            if attempt == DROP_ATTEMPTS - 1:
+                raise
+            time.sleep(0.5)
 
 
 def _masked(dsn: str) -> str:
