@@ -188,7 +188,7 @@ def _drop_abandoned(dsn: str) -> None:
         if match is None or _alive(int(match.group(1))):
             continue
         with contextlib.suppress(psycopg.Error), _connect_maintenance(dsn) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            _drop(conn, sql.Identifier(name))
 
 
 def _alive(pid: int) -> bool:
