@@ -27,12 +27,9 @@ from gli_core.draw.selection import DrawTicket, RedrawRequest, TicketList, parse
 from gli_core.draw.state_machine import DrawEvent, DrawState, InvalidTransition, decide
 from gli_core.draw.vrf import VrfPublicKey
 from gli_core.errors import CoreError, RaffleNotFound
-from gli_core.models import Draw, Ticket
-from gli_core.registry import DEVICE_SYNC, GRANT, ONLINE_DEVICE, RAFFLE, Registry
+from gli_core.registry import DEVICE_SYNC, DRAW, GRANT, ONLINE_DEVICE, RAFFLE, TICKET, Registry
 from sync_protocol.errors import TicketSetFrozen as RecordTicketSetFrozen
 
-DRAW = Draw.__table__  # type: ignore[attr-defined]
-TICKET = Ticket.__table__  # type: ignore[attr-defined]
 DEFAULT_PRIZE_TABLE: list[dict[str, Any]] = [{"tier": "50/50", "count": 1, "kind": "percent_of_sales", "percent": 50}]
 FROZEN = (DrawState.RECONCILED, DrawState.DRAWN, DrawState.PUBLISHED)
 

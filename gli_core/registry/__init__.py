@@ -53,6 +53,7 @@ GRANT = Grant.__table__  # type: ignore[attr-defined]
 TICKET = Ticket.__table__  # type: ignore[attr-defined]
 KEY = SigningKey.__table__  # type: ignore[attr-defined]
 DEVICE_SYNC = DeviceSync.__table__  # type: ignore[attr-defined]
+DRAW = Draw.__table__  # type: ignore[attr-defined]
 
 ONLINE_DEVICE = "online"
 # Statements of every sync, built once: building a SQLAlchemy statement costs more CPU than
@@ -88,7 +89,6 @@ _USED = (
     .where(_ACTIVE_GRANTS_IN)
     .group_by(GRANT.c.raffle_id)
 )
-DRAW = Draw.__table__  # type: ignore[attr-defined]
 #: the draw rows of the raffles a recording touches, held FOR SHARE (see ``_refuse_frozen``)
 _HOLD_DRAWS = (
     select(DRAW.c.raffle_id, DRAW.c.state)

@@ -146,11 +146,6 @@ def ensure_grants(app: Tombola, device_id: str, raffles: list[dict[str, Any]]) -
             # cap reached, numbers exhausted or raffle closed: the ack carries what exists
             with contextlib.suppress(CoreError):
                 app.core.issue_grant(raffle_id, device_id, kind="initial" if granted == 0 else "topup")
-    return _open_grants(app, device_id, raffles)
-
-
-def _open_grants(app: Tombola, device_id: str, raffles: list[dict[str, Any]]) -> tuple[list[RangeGrant], list[str]]:
-    open_ids = {r["id"] for r in raffles if r["status"] == "open"}
     views = app.core.grants(device_id=device_id, status=None)
     active = [g.grant for g in views if g.status == "active" and g.grant.raffle_id in open_ids]
     return active, [g.grant.grant_id for g in views if g.status == "voided"]

@@ -12,9 +12,9 @@ from tests.simulators.device import RawDevice
 from tests.support.app import Seed
 
 
-def test_ack_lists_active_grants_and_revoked_ones(client: TestClient, tombola: Tombola, seeded: Seed) -> None:
-    device = RawDevice()
-    device.enroll(client, seeded.code)
+def test_ack_lists_active_grants_and_revoked_ones(
+    client: TestClient, tombola: Tombola, seeded: Seed, device: RawDevice
+) -> None:
     (first,) = device.grants
     device.sale(seeded.raffle_id, 1)
     ack = device.sync(client, 1)
