@@ -234,14 +234,15 @@ def apply_batch(
     ``allow_revoked`` (file ingest) takes the export of a revoked (lost, broken) device: that
     file is exactly what reconciliation is for.
 
-    Two attempts, quick then careful: the first judges the batch without looking up what is
+    Quick, then careful: the first attempt judges the batch without looking up what is
     rarely there (frozen ticket sets, numbers and sale ids already on record), and lets the
     writes meet it: the core checks frozen sets under a lock on the draw row while it records,
     and the unique constraints refuse a number or sale id on record. Then nothing is written and
     the batch is judged again with the lookups, which turns such records into rejections
     (``ticket_set_frozen``, ``ticket_sold_twice``, through the rejection protocol) or refuses
-    the batch (``sale_id_reused``). A draw may also freeze a set between that second judging
-    and its recording (two databases, no common lock): one more careful attempt.
+    the batch (``sale_id_reused``). Another device's batch may record such a number or sale id,
+    or a draw freeze a set, between that second judging and its writes (two databases, no common
+    lock): one more careful attempt, and if that meets it too, its error is the answer.
     """
     kwargs: dict[str, Any] = {
         "source": source,
@@ -335,16 +336,10 @@ def _apply_batch(
                     [_sale_row(r, source=source, now=now, rejection=v) for r, v in zip(new, verdicts, strict=True)],
                 )
             except IntegrityError as exc:
-                if careful:
-                    raise
                 raise _LookCloser(SaleIdReused("a record reuses a sale id the server holds")) from exc
             try:
                 app.core.record(tickets, voided)
-            except TicketSetFrozen as exc:
-                raise _LookCloser(exc) from exc
-            except NumberTaken as exc:
-                if careful:
-                    raise
+            except (TicketSetFrozen, NumberTaken) as exc:
                 raise _LookCloser(exc) from exc
             if voided:
                 conn.execute(update(SALE).where(SALE.c.id.in_(voided)).values(voided=True))

@@ -74,3 +74,22 @@ def test_a_sale_id_the_server_holds_refuses_the_batch_and_the_core_records_nothi
     assert resp.status_code == 409, resp.text
     assert (resp.json()["error"], resp.json()["seq"], resp.json()["sale_id"]) == ("sale_id_reused", 3, held.sale_id)
     assert (tickets_of(tombola, seeded.raffle_id), sale_rows(tombola)) == before
+
+
+def test_a_sale_id_recorded_meanwhile_by_another_batch_is_a_refusal_not_a_500(
+    client: TestClient, tombola: Tombola, seeded: Seed, device: RawDevice, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fault injection: the sale-id lookup misses an id that another device's batch writes between
+    the careful judging and the insert (here, the lookup sees nothing). The primary key refuses
+    the insert on every attempt, the core records nothing, and the answer is 409 sale_id_reused."""
+    from server.sync import service as sync_service
+
+    held = device.sale(seeded.raffle_id)
+    device.sync(client, 1)
+    before = (tickets_of(tombola, seeded.raffle_id), sale_rows(tombola))
+    monkeypatch.setattr(sync_service, "_refuse_reused_ids", lambda *a, **k: None)
+    device.sale(seeded.raffle_id, sale_id=held.sale_id)
+    resp = device.post(client, device.batch(2))
+    assert resp.status_code == 409, resp.text
+    assert resp.json()["error"] == "sale_id_reused"
+    assert (tickets_of(tombola, seeded.raffle_id), sale_rows(tombola)) == before
