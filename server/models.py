@@ -51,6 +51,8 @@ class Raffle(BusinessBase, table=True):
     name: str = Field(max_length=200)
     currency: str = Field(default="USD", max_length=3)
     price_points: str = Field(description="JSON list of {quantity, amount_cents}")
+    #: only the price points may be sold (no quantity x the single price); see sync_protocol.rules
+    bundles_only: bool = False
     number_space: int
     grant_size: int
     lease_s: int
