@@ -19,7 +19,7 @@ from server import audit
 from server.app import create_app
 from server.auth import FailureThrottle, break_glass, create_token, list_tokens, revoke_token, token_digest
 from server.cli import cli, main
-from server.cli_access import access_group
+from server.cli.access import access_group
 from server.context import Tombola, new_id
 from server.errors import InvalidRequest, NotFound
 from server.models import ApiToken, Organisation, Venue

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from server.cli import _emit, json_option, with_app
+from server.cli._common import _emit, json_option, with_app
 from server.context import Tombola
 
 

@@ -12,7 +12,7 @@ import click
 
 from gli_core.api import current_actor
 from server import auth
-from server.cli import _emit, _iso, json_option, with_app
+from server.cli._common import _emit, _iso, json_option, with_app
 from server.context import Tombola
 
 

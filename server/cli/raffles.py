@@ -1,0 +1,109 @@
+"""``tombola raffle``: create, close and list raffles."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from server.cli._common import _emit, _iso, _ms, json_option, with_app
+from server.context import Tombola
+from server.errors import InvalidRequest
+from server.raffles import service as raffles
+
+
+def _bundle(text: str) -> tuple[int, int]:
+    try:
+        q, c = text.split(":")
+        return int(q), int(c)
+    except ValueError as exc:
+        raise InvalidRequest(f"--bundle {text!r} is not QTY:CENTS, e.g. 5:1000") from exc
+
+
+def _prize(text: str) -> dict[str, Any]:
+    try:
+        tier, count, kind, value = text.rsplit(":", 3)
+        if kind == "fixed":
+            return {"tier": tier, "count": int(count), "kind": "fixed", "amount_cents": int(value)}
+        if kind == "percent":
+            return {"tier": tier, "count": int(count), "kind": "percent_of_sales", "percent": int(value)}
+    except ValueError:
+        pass
+    raise InvalidRequest(f"--prize {text!r} is not TIER:COUNT:fixed:CENTS or TIER:COUNT:percent:P")
+
+
+@click.group()
+def raffle() -> None:
+    """Raffles."""
+
+
+@raffle.command("create")
+@click.option("--venue", "venue_id", required=True)
+@click.option("--name", required=True)
+@click.option("--price-cents", required=True, type=int, help="Price of one ticket.")
+@click.option("--numbers", required=True, type=int, help="Size of the raffle's number space.")
+@click.option("--closes-at", required=True, help="ISO 8601 time sales close.")
+@click.option("--opens-at", default=None, help="ISO 8601 time sales open (default now).")
+@click.option("--bundle", "bundles", multiple=True, help="QTY:CENTS price point, repeatable.")
+@click.option("--currency", default="USD")
+@click.option("--grant-size", default=None, type=int, help="Numbers per device grant (default 1000).")
+@click.option(
+    "--prize",
+    "prizes",
+    multiple=True,
+    help="TIER:COUNT:fixed:CENTS or TIER:COUNT:percent:P, repeatable, in draw order "
+    "(default: one 50/50 prize of 50% of sales).",
+)
+@json_option
+@with_app
+def raffle_create(
+    app: Tombola,
+    venue_id: str,
+    name: str,
+    price_cents: int,
+    numbers: int,
+    closes_at: str,
+    opens_at: str | None,
+    bundles: tuple[str, ...],
+    currency: str,
+    grant_size: int | None,
+    prizes: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Create a raffle; sales open at once unless --opens-at is later."""
+    r = raffles.create_raffle(
+        app,
+        raffles.RaffleCreate(
+            venue_id=venue_id,
+            name=name,
+            price_cents=price_cents,
+            number_space=numbers,
+            sales_close_at_ms=_ms(closes_at),
+            sales_open_at_ms=_ms(opens_at) if opens_at else None,
+            bundles=tuple(_bundle(b) for b in bundles),
+            currency=currency,
+            grant_size=grant_size,
+            prize_table=tuple(_prize(p) for p in prizes),
+        ),
+    )
+    _emit(r, as_json, f"raffle {r['id']} {r['name']!r} {r['status']}, closes {_iso(r['sales_close_at_ms'])}")
+
+
+@raffle.command("close")
+@click.argument("raffle_id")
+@json_option
+@with_app
+def raffle_close(app: Tombola, raffle_id: str, as_json: bool) -> None:
+    """Close sales now."""
+    r = raffles.close_raffle(app, raffle_id)
+    _emit(r, as_json, f"raffle {r['id']} closed at {_iso(r['sales_close_at_ms'])}")
+
+
+@raffle.command("list")
+@json_option
+@with_app
+def raffle_list(app: Tombola, as_json: bool) -> None:
+    """List raffles."""
+    rs = raffles.list_raffles(app)
+    _emit(rs, as_json, lambda: "\n".join(f"{r['id']}  {r['status']:<9} {r['name']}" for r in rs) or "no raffles")
+
