@@ -279,8 +279,7 @@ class Store:
             try:
                 yield self.conn
             finally:
-                if self.conn.in_transaction:
-                    self.conn.execute("ROLLBACK")
+                self.conn.rollback()  # ends the snapshot; a no-op if nothing is open
 
     # ------------------------------------------------------------------ helpers
 
