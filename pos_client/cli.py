@@ -1,7 +1,8 @@
 """``tombola-pos``: the POS SDK from a terminal.
 
 One parser (the click group below), one handler per subcommand, and one ``except
-TombolaError`` at the top (:class:`_Cli`) that prints ``code: detail`` to stderr and exits 2.
+TombolaError`` at the top (:class:`_Cli`) that prints ``code: detail`` to stderr and exits 1
+(usage errors exit 2).
 Every command that prints a result takes ``--json`` and then prints one JSON object with
 stable keys. The database is ``--db FILE``, else ``$TOMBOLA_POS_DB``, else ``./pos.db``.
 
@@ -25,13 +26,11 @@ import orjson
 
 from pos_client.client import PosClient
 from pos_client.selling import PAYMENT_METHODS
-from sync_protocol.errors import TombolaError
-
-EXIT_REFUSED = 2
+from sync_protocol.errors import EXIT_REFUSED, TombolaError
 
 
 class _Cli(click.Group):
-    """The group that turns every :class:`TombolaError` into ``code: detail`` and exit code 2."""
+    """The group that turns every :class:`TombolaError` into ``code: detail`` and exit code 1."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

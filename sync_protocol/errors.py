@@ -9,6 +9,12 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+#: Exit statuses of both command lines (``tombola`` and ``tombola-pos``), docs/operations.md:
+#: done; refused, or failed verification (``code: detail`` on stderr); usage (click's message).
+EXIT_OK = 0
+EXIT_REFUSED = 1
+EXIT_USAGE = 2
+
 
 class TombolaError(Exception):
     """Base of every error Tombola reports to a caller.

@@ -16,10 +16,10 @@ import click
 
 from server.cli import access, audit, compliance, devices, draws, records, setup, venues
 from server.cli import raffles as raffle_commands
-from sync_protocol.errors import TombolaError
+from sync_protocol.errors import EXIT_REFUSED, EXIT_USAGE, TombolaError
 
 
-@click.group()
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
     """Tombola: offline-first raffles with verifiable draws."""
 
@@ -45,14 +45,19 @@ for command in (
 
 
 def main() -> None:
-    """Entry point: run the command; print ``code: detail`` and exit 2 on a Tombola error."""
+    """Entry point: exit 0 when done; 1 with ``code: detail`` on stderr when refused or a verification
+    fails; 2 on a usage error (click's message)."""
     try:
-        cli(standalone_mode=False)
+        status = cli(standalone_mode=False)
     except TombolaError as exc:
         click.echo(exc.diagnostics(), err=True)
-        sys.exit(2)
+        sys.exit(EXIT_REFUSED)
+    except click.UsageError as exc:
+        exc.show()
+        sys.exit(EXIT_USAGE)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
-        sys.exit(1)
+        sys.exit(EXIT_REFUSED)
+    sys.exit(status if isinstance(status, int) else 0)

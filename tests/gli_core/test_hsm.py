@@ -427,4 +427,4 @@ def test_tombola_init_creates_the_embedded_token_pin_and_keys(tmp_path: Path) ->
     assert second["server_keys"] == first["server_keys"] and second["hsm"]["keys"] == first["hsm"]["keys"]
     env["TOMBOLA_HSM_TOKEN_LABEL"] = "wrong-label"
     out = subprocess.run([str(BIN / "tombola"), "venue", "list"], env=env, capture_output=True, text=True)
-    assert out.returncode == 2 and out.stderr.startswith("hsm_unavailable:")
+    assert out.returncode == 1 and out.stderr.startswith("hsm_unavailable:")

@@ -73,23 +73,23 @@ def test_human_output(run: Any) -> None:
     assert "1 record(s) acknowledged" in run("sync").stdout
 
 
-def test_refusal_prints_code_and_detail_and_exits_2(run: Any) -> None:
+def test_refusal_prints_code_and_detail_and_exits_1(run: Any) -> None:
     result = run("sell", "--raffle", "R1", "--quantity", "1")
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     assert result.stderr.startswith("not_enrolled: ")
     assert result.stdout == ""
 
     run("enroll", CODE, "--server", BASE_URL)
     result = run("sell", "--raffle", "R1", "--quantity", "2", "--json")
-    assert (result.exit_code, result.stderr.split(":")[0]) == (2, "bad_quantity")
+    assert (result.exit_code, result.stderr.split(":")[0]) == (1, "bad_quantity")
 
     result = run("void", "nope", "--reason", "x")
-    assert (result.exit_code, result.stderr.split(":")[0]) == (2, "sale_not_found")
+    assert (result.exit_code, result.stderr.split(":")[0]) == (1, "sale_not_found")
 
 
-def test_server_refusal_exits_2_with_the_servers_code(run: Any) -> None:
+def test_server_refusal_exits_1_with_the_servers_code(run: Any) -> None:
     result = run("enroll", "BAD-CODE", "--server", BASE_URL)
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     assert result.stderr.startswith("enrollment_code_invalid: ")
 
 
