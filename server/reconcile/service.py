@@ -218,10 +218,10 @@ def report(app: Tombola, raffle_id: str) -> dict[str, Any]:
     gross = 0
     for s in sales:
         e = entry(s.device_id)
-        if s.kind != "sale":
-            continue
-        if s.status == "rejected":
+        if s.status == "rejected":  # every rejected record, a void as well as a sale
             e["rejected"] += 1
+            continue
+        if s.kind != "sale":
             continue
         if s.voided:
             e["voided"] += s.quantity
