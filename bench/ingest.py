@@ -26,17 +26,27 @@ What it does, in order (progress on stderr, one JSON object as the last line of 
    the reference is one ``executemany`` INSERT transaction into a same-shaped SQLite table
    (same DDL, WAL, ``synchronous=FULL``, as the server runs), still reported as
    ``copy_rows_per_s``.
-8. Clean-up: the server process group is stopped, the bench databases dropped.
+8. Peer, with ``--peer`` only, same run, after the server above has stopped: pouchdb-server
+   (the npm package pinned in ``bench/peer/package.json`` and its lock file; ``npm ci`` into
+   ``bench/peer/node_modules`` first if it is not there) on a free loopback port, LevelDB in a
+   temporary folder (``--peer-store memory``: its in-memory store), its log in a file. The same
+   sales, one CouchDB document each (``_id`` = the sale id, then every field of the record),
+   in the same batches, posted by the same upload loop (same ``--clients``, each device's
+   batches in order) to ``POST /sales/_bulk_docs``; every answer must be 201 with ``ok`` for
+   each document, and the database must then hold exactly devices x sales documents.
+   ``peer_docs_per_s`` = documents / upload wall time. The peer is stopped at the end, also on
+   error. Without ``--peer`` nothing is said about a peer (its keys are null).
+9. Clean-up: the server process group is stopped, the bench databases dropped.
 
-``ratio`` = tickets_per_s / copy_rows_per_s (target >= 0.25, stretch 0.5). A CouchDB-style
-peer (pouchdb-server ``_bulk_docs``) does about 7,000 docs/s on this kind of machine:
-``ratio_vs_peer`` = tickets_per_s / 7000.
+``ratio`` = tickets_per_s / copy_rows_per_s (target >= 0.25, stretch 0.5);
+``ratio_vs_peer`` = tickets_per_s / peer_docs_per_s, both measured in this run.
 
 Usage::
 
     .venv/bin/python bench/ingest.py                       # 1,000 devices x 1,000 sales, PostgreSQL
     .venv/bin/python bench/ingest.py --devices 20 --sales 200
     .venv/bin/python bench/ingest.py --db sqlite --devices 100 --sales 500
+    .venv/bin/python bench/ingest.py --devices 100 --sales 1000 --peer   # and pouchdb-server
     .venv/bin/python bench/ingest.py --py-spy /tmp/ingest.svg   # sample the server while timed
 
 ``TOMBOLA_BENCH_SIZE=small`` (what ``make bench`` sets) makes the defaults 20 x 200.
@@ -61,7 +71,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,7 +93,9 @@ DEFAULT_PG_DSN = "postgresql+psycopg://tombola_test:tombola_test@127.0.0.1:5432/
 CORE_DB = "tombola_bench_core"
 BUSINESS_DB = "tombola_bench_business"
 REFERENCE_TABLE = "bench_copy_ticket"
-PEER_DOCS_PER_S = 7000  # pouchdb-server _bulk_docs on this kind of machine (the issue's figure)
+PEER_DIR = Path(__file__).resolve().parent / "peer"  # package.json + package-lock.json of the peer
+PEER_PACKAGE = "pouchdb-server"
+PEER_DB = "sales"
 TARGET_RATIO = 0.25
 STRETCH_RATIO = 0.5
 TOMBOLA = str(Path(sys.executable).with_name("tombola"))
@@ -122,6 +134,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="sample the server with py-spy while timed "
         "(.svg flame graph, .txt collapsed stacks, .json speedscope); needs py-spy on PATH or $PY_SPY;\n"
         "$PY_SPY_ARGS adds options, e.g. --gil (only threads holding the GIL: Python CPU)",
+    )
+    p.add_argument(
+        "--peer",
+        action="store_true",
+        help="also measure pouchdb-server's _bulk_docs ingest of the same sales in this run\n"
+        "(installs bench/peer/node_modules with npm ci if absent; needs node and npm)",
+    )
+    p.add_argument(
+        "--peer-store",
+        choices=("leveldb", "memory"),
+        default="leveldb",
+        help="the peer's store: LevelDB in a temporary folder (its default), or in memory",
     )
     p.add_argument("--out", metavar="FILE", default=None, help="also write the JSON result to FILE")
     p.add_argument("--keep", action="store_true", help="keep the databases and TOMBOLA_HOME (for inspection)")
@@ -376,8 +400,32 @@ def check_builder(device: Device) -> None:
 # -- upload --------------------------------------------------------------------------------------
 
 
-def upload(url: str, devices: list[Device], clients: int, total_records: int) -> tuple[float, list[float]]:
-    """Post every batch; each device's batches in order on one client. Returns (wall s, latencies)."""
+def check_sync_ack(device: Device, first: int, last: int, resp: httpx.Response) -> None:
+    """Tombola's answer to one batch: 200, every record applied up to ``last``, nothing rejected."""
+    if resp.status_code != 200:
+        raise BenchFailure(
+            f"sync of {device.device_id} {first}..{last} refused ({resp.status_code}): {resp.text[:500]}"
+        )
+    ack = orjson.loads(resp.content)
+    if ack["acked_seq"] != last or ack["applied"] != last - first + 1 or ack["rejected"]:
+        raise BenchFailure(
+            f"bad ack for {device.device_id} {first}..{last}: "
+            f"acked_seq={ack['acked_seq']} applied={ack['applied']} "
+            f"rejected={ack['rejected'][:3]}"
+        )
+
+
+def upload(
+    url: str,
+    devices: list[Device],
+    clients: int,
+    total_records: int,
+    *,
+    path: str = "/v1/sync",
+    check: Callable[[Device, int, int, httpx.Response], None] = check_sync_ack,
+) -> tuple[float, list[float]]:
+    """Post every batch to ``path``; each device's batches in order on one client; ``check`` judges
+    each answer (raises :class:`BenchFailure`). Returns (wall s, latencies)."""
     work: queue.Queue[Device] = queue.Queue()
     for d in devices:
         work.put(d)
@@ -398,20 +446,9 @@ def upload(url: str, devices: list[Device], clients: int, total_records: int) ->
                     first = 1
                     for body, last in zip(device.bodies, device.last_seqs, strict=True):
                         t = time.perf_counter()
-                        resp = client.post("/v1/sync", content=body, headers={"content-type": "application/json"})
+                        resp = client.post(path, content=body, headers={"content-type": "application/json"})
                         mine.append(time.perf_counter() - t)
-                        if resp.status_code != 200:
-                            raise BenchFailure(
-                                f"sync of {device.device_id} {first}..{last} refused "
-                                f"({resp.status_code}): {resp.text[:500]}"
-                            )
-                        ack = orjson.loads(resp.content)
-                        if ack["acked_seq"] != last or ack["applied"] != last - first + 1 or ack["rejected"]:
-                            raise BenchFailure(
-                                f"bad ack for {device.device_id} {first}..{last}: "
-                                f"acked_seq={ack['acked_seq']} applied={ack['applied']} "
-                                f"rejected={ack['rejected'][:3]}"
-                            )
+                        check(device, first, last, resp)
                         with lock:
                             done[0] += last - first + 1
                         first = last + 1
@@ -435,6 +472,133 @@ def upload(url: str, devices: list[Device], clients: int, total_records: int) ->
     if errors:
         raise errors[0]
     return wall, latencies
+
+
+# -- peer (--peer) -------------------------------------------------------------------------------
+
+
+@dataclass
+class Peer:
+    node: str
+    script: Path
+    version: str
+    node_version: str
+
+
+def install_peer() -> Peer:
+    """pouchdb-server as pinned in bench/peer (``npm ci`` from the lock file if not installed yet).
+
+    ``--ignore-scripts``: the only install scripts are leveldown's (which loads the prebuilt
+    binary it ships) and sqlite3's (``--sqlite``, which the bench does not use).
+    """
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if not node:
+        raise BenchFailure("--peer needs node (Node.js 18 or later) on PATH")
+    package = PEER_DIR / "node_modules" / PEER_PACKAGE / "package.json"
+    if not package.exists():
+        if not npm:
+            raise BenchFailure("--peer needs npm on PATH to install pouchdb-server into bench/peer/node_modules")
+        log(f"installing the peer: npm ci in {PEER_DIR}")
+        out = subprocess.run(
+            [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel", "error"],
+            cwd=PEER_DIR,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if out.returncode != 0 or not package.exists():
+            raise BenchFailure(f"npm ci in {PEER_DIR} failed ({out.returncode}):\n{(out.stdout + out.stderr)[-3000:]}")
+    version = json.loads(package.read_text())["version"]
+    node_version = subprocess.run([node, "--version"], capture_output=True, text=True, check=True).stdout.strip()
+    return Peer(node, package.parent / "bin" / PEER_PACKAGE, version, node_version)
+
+
+@contextlib.contextmanager
+def running_peer(peer: Peer, store: str, workdir: Path) -> Iterator[tuple[str, int]]:
+    """pouchdb-server in its own process group on a free loopback port, database ``sales`` created;
+    yields (server URL, pid); stops the group after, also on error. Its log (requests at its
+    default level, like ``tombola serve``'s access log) goes to ``workdir/log.txt``, never to
+    our terminal."""
+    workdir.mkdir(parents=True)
+    (workdir / "config.json").write_text(json.dumps({"log": {"file": str(workdir / "log.txt")}}))
+    port = free_port()
+    cmd = [
+        peer.node,
+        str(peer.script),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--dir",
+        str(workdir / "data"),
+        "--config",
+        str(workdir / "config.json"),
+        "--no-stdout-logs",
+        "--no-color",
+    ]
+    if store == "memory":
+        cmd.append("--in-memory")
+    with open(workdir / "stdout.txt", "wb") as out:
+        proc = subprocess.Popen(
+            cmd, cwd=workdir, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                tail = (workdir / "stdout.txt").read_text(errors="replace")[-3000:]
+                raise BenchFailure(f"pouchdb-server exited ({proc.returncode}):\n{tail}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(url + "/", timeout=1).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise BenchFailure("pouchdb-server did not answer GET / within 60 s")
+            time.sleep(0.2)
+        resp = httpx.put(f"{url}/{PEER_DB}", timeout=30)
+        if resp.status_code != 201:
+            raise BenchFailure(f"pouchdb-server refused to create {PEER_DB} ({resp.status_code}): {resp.text[:500]}")
+        log(f"peer: pouchdb-server {peer.version} ({store}) on node {peer.node_version}, {url} (pid {proc.pid})")
+        yield url, proc.pid
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)  # the group we started (start_new_session)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log("peer stopped")
+
+
+def peer_device(device: Device) -> Device:
+    """The same device with its batches as ``_bulk_docs`` bodies: one document per record, ``_id``
+    the sale id, then every field of the record as the device signed it (the batch header, i.e.
+    the signature, has no place in a CouchDB document and is left out)."""
+    bodies = [
+        orjson.dumps({"docs": [{"_id": r["sale_id"], **r} for r in orjson.loads(body)["records"]]})
+        for body in device.bodies
+    ]
+    return Device(device.seed, device.device_id, bodies=bodies, last_seqs=device.last_seqs)
+
+
+def check_bulk_docs(device: Device, first: int, last: int, resp: httpx.Response) -> None:
+    """The peer's answer to one batch: 201, one ``ok`` result per document, in order."""
+    if resp.status_code != 201:
+        raise BenchFailure(
+            f"_bulk_docs of {device.device_id} {first}..{last} refused ({resp.status_code}): {resp.text[:500]}"
+        )
+    results = orjson.loads(resp.content)
+    bad = [r for r in results if not r.get("ok")]
+    if len(results) != last - first + 1 or bad:
+        raise BenchFailure(
+            f"bad _bulk_docs answer for {device.device_id} {first}..{last}: {len(results)} results, {bad[:3]}"
+        )
+
+
+def peer_doc_count(db_url: str) -> int:
+    return int(httpx.get(db_url, timeout=60).json()["doc_count"])
 
 
 # -- reference -----------------------------------------------------------------------------------
@@ -466,7 +630,7 @@ def reference_pg(dsn: str) -> tuple[int, float, str]:
         sql.Identifier(REFERENCE_TABLE), sql.SQL(", ").join(map(sql.Identifier, columns))
     )
     with psycopg.connect(pg_conninfo(dsn, CORE_DB)) as conn:
-        oids = dict(
+        oids: dict[str, int] = dict(
             conn.execute(
                 "SELECT attname, atttypid::int FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0",
                 (REFERENCE_TABLE,),
@@ -662,12 +826,17 @@ def py_spy(out: str | None, pid: int) -> Iterator[None]:
 # -- main ----------------------------------------------------------------------------------------
 
 
+def p99(sorted_values: list[float]) -> float:
+    return sorted_values[min(len(sorted_values) - 1, int(0.99 * len(sorted_values)))]
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     total = args.devices * args.sales
     log(
         f"{args.devices} devices x {args.sales} sales = {total} tickets, batches of {args.batch}, "
         f"db {args.db}, {args.workers} server worker(s), {args.clients} client(s)"
     )
+    peer = install_peer() if args.peer else None  # before the long part: a failed install fails fast
     tmp = Path(tempfile.mkdtemp(prefix="tombola-bench-"))
     home = tmp / "home"
     pg = args.db == "postgresql"
@@ -734,6 +903,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 f"{cpu.client_s:.1f} s, other processes {cpu.other_s:.1f} s of {cpu.machine_s:.1f} s busy "
                 f"({os.cpu_count()} cores x {upload_s:.1f} s)"
             )
+            # Not timed: the same batches as _bulk_docs bodies, for the peer after this server stops.
+            peer_devices = [peer_device(d) for d in devices] if peer else []
             del devices, jobs
 
         if pg:
@@ -753,6 +924,53 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         copy_rows_per_s = rows / copy_s
         log(f"reference: {rows} rows in {copy_s:.2f} s: {copy_rows_per_s:,.0f} rows/s")
 
+        peer_stats: dict[str, Any] = dict.fromkeys(
+            (
+                "peer",
+                "peer_upload_s",
+                "peer_docs_per_s",
+                "peer_request_p50_ms",
+                "peer_request_p99_ms",
+                "peer_cpu_us_per_doc",
+                "peer_other_cpu_s",
+                "ratio_vs_peer",
+            )
+        )  # all null without --peer: no peer figure unless measured in this run
+        if peer is not None:
+            with running_peer(peer, args.peer_store, tmp / "peer") as (peer_url, peer_pid):
+                log(f"peer: uploading the same {total} sales to /{PEER_DB}/_bulk_docs (timed)")
+                with CpuMeter(peer_pid, None) as peer_cpu:
+                    peer_s, peer_latencies = upload(
+                        peer_url,
+                        peer_devices,
+                        args.clients,
+                        total,
+                        path=f"/{PEER_DB}/_bulk_docs",
+                        check=check_bulk_docs,
+                    )
+                peer_docs_per_s = total / peer_s
+                log(f"peer: {total} documents in {peer_s:.2f} s: {peer_docs_per_s:,.0f} docs/s")
+                log(
+                    f"peer CPU while timed: pouchdb-server {peer_cpu.server_s:.1f} s, clients "
+                    f"{peer_cpu.client_s:.1f} s, other processes {peer_cpu.other_s:.1f} s"
+                )
+                docs = peer_doc_count(f"{peer_url}/{PEER_DB}")
+                if docs != total:
+                    raise BenchFailure(f"the peer holds {docs} documents after the upload, not {total}")
+                log(f"the peer holds exactly {docs} documents")
+            peer_latencies.sort()
+            peer_stats.update(
+                peer=f"{PEER_PACKAGE} {peer.version} ({args.peer_store}), node {peer.node_version}",
+                peer_upload_s=round(peer_s, 3),
+                peer_docs_per_s=round(peer_docs_per_s, 1),
+                peer_request_p50_ms=round(1000 * statistics.median(peer_latencies), 1),
+                peer_request_p99_ms=round(1000 * p99(peer_latencies), 1),
+                peer_cpu_us_per_doc=round(1e6 * peer_cpu.server_s / total, 1),
+                peer_other_cpu_s=round(peer_cpu.other_s, 1),
+                ratio_vs_peer=round(tickets_per_s / peer_docs_per_s, 3),
+            )
+        del peer_devices
+
         latencies.sort()
         ratio = tickets_per_s / copy_rows_per_s
         return {
@@ -771,7 +989,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "upload_s": round(upload_s, 3),
             "tickets_per_s": round(tickets_per_s, 1),
             "request_p50_ms": round(1000 * statistics.median(latencies), 1),
-            "request_p99_ms": round(1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], 1),
+            "request_p99_ms": round(1000 * p99(latencies), 1),
             "server_cpu_us_per_ticket": round(1e6 * cpu.server_s / total, 1),
             "pg_cpu_us_per_ticket": round(1e6 * cpu.pg_s / total, 1) if pg else None,
             "client_cpu_s": round(cpu.client_s, 1),
@@ -784,8 +1002,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "target_ratio": TARGET_RATIO,
             "stretch_ratio": STRETCH_RATIO,
             "meets_target": ratio >= TARGET_RATIO,
-            "peer_reference_docs_per_s": PEER_DOCS_PER_S,
-            "ratio_vs_peer": round(tickets_per_s / PEER_DOCS_PER_S, 3),
+            **peer_stats,
         }
     finally:
         if args.keep:
