@@ -20,9 +20,17 @@ from gli_core.audit.config import AuditConfig
 from gli_core.audit.entry import AuditEvent, acting_as, current_actor, set_actor
 from gli_core.audit.log import AuditLog, SignedCheckpoint
 from gli_core.audit.note import NoteSigner, NoteVerifier, audit_origin
+from gli_core.audit.shipper import read_archive
+from gli_core.audit.signers import create_kms_audit_key
+from gli_core.audit.store import LocalSegmentStore, setup_bucket
+from gli_core.audit.verify import verify_checkpoint_chain, verify_chunks, verify_log
 from gli_core.bulk import bulk_insert, bulk_insert_rows, upsert
 from gli_core.db import make_engine, migrate
+from gli_core.draw.proof import build_proof
+from gli_core.draw.selection import DrawTicket
 from gli_core.draw.service import DEFAULT_PRIZE_TABLE, DrawService, VrfSigner
+from gli_core.draw.verify import verify_proof
+from gli_core.draw.vrf import VrfPublicKey
 from gli_core.hsm import Hsm, HsmConfig, HsmUnavailable, init_hsm, open_hsm
 from gli_core.models import RngCall as RngCallRow
 from gli_core.registry import (
@@ -45,23 +53,35 @@ __all__ = [
     "AuditEvent",
     "AuditLog",
     "Core",
+    "DrawTicket",
     "GrantView",
     "HsmConfig",
     "HsmUnavailable",
+    "LocalSegmentStore",
+    "NoteVerifier",
     "RaffleSpec",
     "RecordResult",
     "SignedCheckpoint",
     "TicketSale",
     "TicketView",
+    "VrfPublicKey",
     "acting_as",
+    "build_proof",
     "bulk_insert",
     "bulk_insert_rows",
+    "create_kms_audit_key",
     "current_actor",
     "init_hsm",
     "make_engine",
     "migrate",
+    "read_archive",
     "set_actor",
+    "setup_bucket",
     "upsert",
+    "verify_checkpoint_chain",
+    "verify_chunks",
+    "verify_log",
+    "verify_proof",
 ]
 
 

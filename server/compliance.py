@@ -15,10 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from gli_core.api import HsmUnavailable
-from gli_core.draw.proof import build_proof
-from gli_core.draw.selection import DrawTicket
-from gli_core.draw.vrf import VrfPublicKey
+from gli_core.api import DrawTicket, HsmUnavailable, VrfPublicKey, build_proof
 from server.context import Tombola, new_id
 from server.errors import InvalidRequest
 

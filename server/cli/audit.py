@@ -24,7 +24,7 @@ def audit_group() -> None:
 
 
 def _verifiers(app: Tombola, keys: tuple[str, ...]) -> list[Any]:
-    from gli_core.audit.note import NoteVerifier
+    from gli_core.api import NoteVerifier
 
     return [NoteVerifier.parse(k) for k in keys] if keys else app.core.audit_verifiers()
 
@@ -42,9 +42,7 @@ def _verifiers(app: Tombola, keys: tuple[str, ...]) -> list[Any]:
 @with_app
 def audit_verify(app: Tombola, keys: tuple[str, ...], archive: bool, segments: Path | None, as_json: bool) -> None:
     """Check every entry against the signed checkpoints, and each checkpoint against the last."""
-    from gli_core.audit.shipper import read_archive
-    from gli_core.audit.store import LocalSegmentStore
-    from gli_core.audit.verify import verify_checkpoint_chain, verify_chunks, verify_log
+    from gli_core.api import LocalSegmentStore, read_archive, verify_checkpoint_chain, verify_chunks, verify_log
 
     verifiers = _verifiers(app, keys)
     log = app.core.audit
@@ -178,8 +176,7 @@ def audit_ship(app: Tombola, as_json: bool) -> None:
 @json_option
 def audit_setup_bucket(bucket: str | None, retention_days: int | None, region: str | None, as_json: bool) -> None:
     """Create (or check) the S3 bucket of the audit archive: Object Lock COMPLIANCE and lifecycle."""
-    from gli_core.audit.config import AuditConfig
-    from gli_core.audit.store import setup_bucket
+    from gli_core.api import AuditConfig, setup_bucket
 
     config = AuditConfig.from_env()
     name = bucket or config.bucket
@@ -199,8 +196,7 @@ def audit_setup_bucket(bucket: str | None, retention_days: int | None, region: s
 @json_option
 def audit_create_kms_key(alias: str, as_json: bool) -> None:
     """Create (or find) the KMS ECC_NIST_P256 key that signs checkpoints (TOMBOLA_AUDIT_SIGNER=kms)."""
-    from gli_core.audit.config import AuditConfig
-    from gli_core.audit.signers import create_kms_audit_key
+    from gli_core.api import AuditConfig, create_kms_audit_key
 
     key_id = create_kms_audit_key(AuditConfig.from_env().aws_client("kms"), alias)
     _emit({"key_id": key_id, "alias": alias}, as_json, key_id)

@@ -104,7 +104,7 @@ def draw_void_remainder(app: Tombola, device_id: str, raffle_id: str, reason: st
 @json_option
 def verify_draw(proof_file: Path, tickets_file: Path | None, audit_keys: tuple[str, ...], as_json: bool) -> None:
     """Check a draw proof with no access to the server or its databases."""
-    from gli_core.draw.verify import verify_proof
+    from gli_core.api import verify_proof
 
     try:
         document = json.loads(proof_file.read_text())
