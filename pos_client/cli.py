@@ -89,11 +89,24 @@ def cli(ctx: click.Context, db: str) -> None:
 @click.argument("code")
 @click.option("--server", "server_url", required=True, help="The server's base URL.")
 @click.option("--name", "device_name", default="", help="A name for this device.")
+@click.option(
+    "--server-key",
+    default=None,
+    metavar="KEY",
+    help="The server's grant key (key id or public key, as `tombola init` prints it): refuse an answer without it.",
+)
 @json_option
 @click.pass_context
-def enroll(ctx: click.Context, code: str, server_url: str, device_name: str, as_json: bool) -> None:
-    """Enroll this device with a one-time CODE from an admin."""
-    result = _client(ctx).enroll(code, server_url, device_name)
+def enroll(
+    ctx: click.Context, code: str, server_url: str, device_name: str, server_key: str | None, as_json: bool
+) -> None:
+    """Enroll this device with a one-time CODE from an admin.
+
+    With --server-key the device pins that grant key, read from the server out of band, instead
+    of trusting the keys of the answer it gets. A failed enrollment leaves no database behind
+    (unless the server may have enrolled the device: then the key stays for the same command).
+    """
+    result = _client(ctx).enroll(code, server_url, device_name, server_key=server_key)
     if as_json:
         _print_json(
             {

@@ -38,6 +38,7 @@ from pos_client.store import Store
 from pos_client.sync_engine import DEFAULT_BATCH_SIZE, SyncEngine, SyncResult
 from pos_client.transport import RetryPolicy, Transport
 from pos_client.voids import Void
+from sync_protocol.errors import TombolaError
 from sync_protocol.messages import MAX_BATCH_RECORDS, SaleRecord, VoidRecord, parse_record
 from sync_protocol.signing import SoftwareSigner, b64u_decode
 
@@ -71,7 +72,10 @@ class PosClient:
         timeout_s: float = DEFAULT_TIMEOUT_S,
         clock_tolerance_ms: int = DEFAULT_CLOCK_TOLERANCE_MS,
     ) -> None:
-        self.store = Store(db_path)
+        self.db_path = Path(db_path)
+        #: the file did not exist before this object made it (a failed enrollment removes it again)
+        self._made_file = not self.db_path.exists()
+        self._store: Store | None = Store(self.db_path)
         self.clock: Clock = clock or SystemClock()
         self.retry = retry or RetryPolicy()
         self.batch_size = min(max(1, batch_size), MAX_BATCH_RECORDS)
@@ -88,7 +92,26 @@ class PosClient:
         """Close the database (and the HTTP client if this object built it)."""
         if self._own_http and self._http is not None:
             self._http.close()
-        self.store.close()
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    @property
+    def store(self) -> Store:
+        """The open device database (opened again, and made, after a failed enrollment removed it)."""
+        if self._store is None:
+            self._made_file = not self.db_path.exists()
+            self._store = Store(self.db_path)
+        return self._store
+
+    def _remove_unused_file(self) -> None:
+        """Remove the database file this object made when nothing was kept in it (no device key)."""
+        if not self._made_file or self._store is None or self._store.device() is not None:
+            return
+        self._store.close()
+        self._store = None
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(f"{self.db_path}{suffix}").unlink(missing_ok=True)
 
     def __enter__(self) -> PosClient:
         return self
@@ -129,16 +152,27 @@ class PosClient:
 
     # ------------------------------------------------------------------ operations
 
-    def enroll(self, code: str, server_url: str, device_name: str = "") -> Enrollment:
-        """Enroll with a one-time ``code`` at ``server_url`` (see :mod:`pos_client.enroll`)."""
-        result = _enroll.enroll(
-            self.store,
-            self.clock,
-            self._transport(server_url),
-            code=code,
-            server_url=server_url,
-            device_name=device_name,
-        )
+    def enroll(self, code: str, server_url: str, device_name: str = "", *, server_key: str | None = None) -> Enrollment:
+        """Enroll with a one-time ``code`` at ``server_url`` (see :mod:`pos_client.enroll`).
+
+        ``server_key`` pins the server's grant key out of band: its key id or public key as
+        ``tombola init`` printed it on the server. An answer without that key is refused
+        (``server_key_not_pinned``) and nothing is written. An enrollment that certainly
+        failed leaves nothing behind: no key, and no database file if this object made it.
+        """
+        try:
+            result = _enroll.enroll(
+                self.store,
+                self.clock,
+                self._transport(server_url),
+                code=code,
+                server_url=server_url,
+                device_name=device_name,
+                server_key=server_key,
+            )
+        except TombolaError:
+            self._remove_unused_file()
+            raise
         self._signer = None
         return result
 

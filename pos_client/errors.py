@@ -53,6 +53,22 @@ class StoreError(PosError):
     status = 500
 
 
+class NotAPosDatabase(StoreError):
+    """The file given as the device database is not one (another SQLite database, not SQLite at
+    all); it was left as it was."""
+
+    code = "not_a_pos_database"
+    status = 422
+
+
+class ServerKeyNotPinned(PosError):
+    """The enrollment response does not carry the grant key the operator pinned out of band
+    (``--server-key``): wrong server, or an answer altered on the way. Nothing was written."""
+
+    code = "server_key_not_pinned"
+    status = 409
+
+
 class ExportFailed(PosError):
     """The export file could not be written."""
 

@@ -26,7 +26,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from pos_client.clock import Anchor
-from pos_client.errors import NotEnrolled, StoreError
+from pos_client.errors import NotAPosDatabase, NotEnrolled, StoreError
 from sync_protocol.messages import GENESIS_HASH
 
 SCHEMA_VERSION = 1
@@ -212,6 +212,14 @@ class Store:
         self.path = Path(path)
         try:
             self.conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open {self.path} as a SQLite database: {exc}") from exc
+        try:
+            self._refuse_foreign()
+        except BaseException:
+            self.conn.close()
+            raise
+        try:
             self.db = Database(self.conn)
             self.db.enable_wal()
             self.conn.execute("PRAGMA synchronous=FULL")
@@ -224,6 +232,36 @@ class Store:
 
     def close(self) -> None:
         self.conn.close()
+
+    def _refuse_foreign(self) -> None:
+        """Refuse a file that is not a POS database, before anything is written to it.
+
+        A POS database has ``user_version`` 1 or more and a ``device`` table; an empty file (or an
+        SQLite database with no table at all) becomes one. Anything else, another SQLite database
+        or a file that is not SQLite, is refused as it is: only read, its bytes unchanged.
+
+        Raises:
+            NotAPosDatabase: the file is something else.
+        """
+        advice = "nothing was changed; give the device's database, or a new file name to enroll a new device"
+        try:
+            version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+            tables = {row[0] for row in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        except sqlite3.DatabaseError as exc:
+            raise NotAPosDatabase(
+                f"{self.path} is not a Tombola POS database (it is not an SQLite database: {exc}); {advice}",
+                path=str(self.path),
+            ) from exc
+        if version == 0 and not tables:
+            return  # new or empty: ours to set up
+        if version >= 1 and "device" in tables:
+            return  # a POS database (a newer schema is refused by _migrate)
+        shown = ", ".join(sorted(tables)[:8]) + (", ..." if len(tables) > 8 else "")
+        raise NotAPosDatabase(
+            f"{self.path} is an SQLite database but not a Tombola POS database "
+            f"(schema version {version}, tables: {shown or 'none'}); {advice}",
+            path=str(self.path),
+        )
 
     def _migrate(self) -> None:
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]

@@ -6,8 +6,9 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
-from pos_client import AlreadyEnrolled, ManualClock, NotEnrolled, PosClient, ServerRefused
+from pos_client import AlreadyEnrolled, ManualClock, NetworkError, NotEnrolled, PosClient, ServerRefused
 from sync_protocol.signing import SoftwareSigner
 from tests.pos_client.conftest import CODE, FAST_RETRY
 from tests.pos_client.fake_server import BASE_URL, FakeServer
@@ -62,13 +63,51 @@ def test_unknown_code_is_a_hard_error_with_the_servers_code(pos: PosClient) -> N
         pos.sell("R1", 1)
 
 
-def test_failed_enrollment_keeps_the_key_for_the_next_try(pos: PosClient, server: FakeServer) -> None:
-    with pytest.raises(ServerRefused):
+def _files(db_path: Path) -> list[str]:
+    return sorted(p.name for p in db_path.parent.iterdir() if p.name.startswith(db_path.name))
+
+
+def test_refused_enrollment_leaves_no_database_behind(pos: PosClient, server: FakeServer, db_path: Path) -> None:
+    with pytest.raises(ServerRefused) as info:
         pos.enroll("NOPE-0000", BASE_URL)
-    first_key = pos.public_key
-    pos.enroll(CODE, BASE_URL)
+    assert info.value.code == "enrollment_code_invalid"
+    assert _files(db_path) == []  # the file this enrollment made is gone, with its key
+    result = pos.enroll(CODE, BASE_URL)  # the same object can try again
+    assert server.devices[result.device_id].public_key == pos.public_key
+    assert _files(db_path)[0] == "pos.db"
+
+
+def test_enrollment_with_the_server_down_leaves_no_database_behind(
+    pos: PosClient, server: FakeServer, db_path: Path
+) -> None:
+    server.fail_next(*["drop_before"] * FAST_RETRY.attempts)  # connection refused on every try
+    with pytest.raises(NetworkError):
+        pos.enroll(CODE, BASE_URL)
+    assert _files(db_path) == [] and server.devices == {}
+
+
+def test_failed_enrollment_of_an_existing_file_forgets_only_its_key(
+    db_path: Path, clock: ManualClock, http: TestClient
+) -> None:
+    PosClient(db_path, clock=clock, http=http, retry=FAST_RETRY).close()  # made before: not ours to remove
+    with PosClient(db_path, clock=clock, http=http, retry=FAST_RETRY) as pos, pytest.raises(ServerRefused):
+        pos.enroll("NOPE-0000", BASE_URL)
+    assert db_path.exists()
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM device").fetchone() == (0,)
+
+
+def test_enrollment_whose_answer_was_lost_keeps_the_key_for_the_same_code(
+    pos: PosClient, server: FakeServer, db_path: Path
+) -> None:
+    server.fail_next(*["timeout_after"] * FAST_RETRY.attempts)  # the server enrolled it; the answers were lost
+    with pytest.raises(NetworkError):
+        pos.enroll(CODE, BASE_URL)
+    first_key = pos.public_key  # kept: the server may know the device by it
+    result = pos.enroll(CODE, BASE_URL)
     assert pos.public_key == first_key
-    assert server.devices[pos.device_id or ""].public_key == first_key
+    assert list(server.devices) == [result.device_id]
+    assert server.devices[result.device_id].public_key == first_key
 
 
 def test_enrollment_answer_lost_is_retried_with_the_same_request(pos: PosClient, server: FakeServer) -> None:

@@ -96,6 +96,7 @@ def test_store_is_wal_with_full_sync_and_versioned(tmp_path: Path) -> None:
 def test_a_file_from_a_newer_sdk_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "new.db"
     with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE device (id INTEGER PRIMARY KEY)")  # every schema version has it
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     with pytest.raises(StoreError) as info:
         Store(path)
