@@ -43,6 +43,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from gli_core import merkle
 from gli_core.audit import note as notes
 from gli_core.draw import vrf
@@ -72,14 +74,18 @@ __all__ = [
     "DrawProof",
     "ProofInvalid",
     "alpha_bytes",
+    "build_draw_proof",
     "build_proof",
     "check_audit_checkpoint",
     "load_proof",
     "nonce_commitment",
     "parse_tickets_file",
+    "proof_bytes",
+    "proof_sha256",
     "redraw_alpha_bytes",
     "ticket_leaf",
     "ticket_leaf_hash",
+    "ticket_leaf_hashes",
     "ticket_leaf_inputs",
     "ticket_leaves",
     "ticket_root",
@@ -186,6 +192,15 @@ def ticket_leaf_hash(number: int, ticket_id: str, sale_id: str, amount_cents: in
     return hashlib.sha256(leaf).digest()
 
 
+def ticket_leaf_hashes(tickets: Sequence[DrawTicket]) -> list[bytes]:
+    """The leaf hash ``SHA-256(0x00 || leaf)`` of every ticket, in order: each leaf encoded and
+    hashed once (:func:`ticket_leaf_inputs`, one ``hashlib`` call per leaf)."""
+    return list(map(_DIGEST, map(hashlib.sha256, ticket_leaf_inputs(tickets))))
+
+
+_DIGEST = type(hashlib.sha256()).digest
+
+
 def ticket_root(tickets: Sequence[DrawTicket]) -> bytes:
     """The ticket-set root: RFC 9162 MTH over :func:`ticket_leaves` (tickets sorted by number)."""
     return merkle.root_from_prefixed_leaves(ticket_leaf_inputs(tickets))
@@ -279,6 +294,49 @@ def parse_tickets_file(data: bytes) -> list[DrawTicket]:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ProofInvalid(f"the ticket file is not JSON ({exc})", field="tickets.file") from None
     return _parse_ticket_rows(rows, "tickets.file")
+
+
+#: bytes of orjson's output that may mean JCS spells a string differently: an escape (a backslash:
+#: C0, ``"`` or ``\\``), DEL, or the lead byte of U+0080-U+00BF (the C1 controls among them);
+#: each is looked for with ``bytes.__contains__`` (a memchr), and any of them means the slow path
+_NOT_PLAIN = (b"\\", b"\x7f", b"\xc2")
+
+
+def proof_bytes(proof: Mapping[str, Any]) -> bytes:
+    """The bytes of a proof as the core stores and exports it: ``JCS(proof)`` (RFC 8785), UTF-8,
+    no trailing newline. ``proof_sha256`` is their SHA-256 (:func:`proof_sha256`): ``sha256sum``
+    of an exported proof file gives it, and a verifier gets it from a re-formatted file by
+    canonicalising the parsed document (``docs/draw-proof.md`` section 11).
+
+    Raises:
+        Malformed: the document holds something JSON cannot carry canonically (a float...).
+    """
+    return canonical_bytes(proof)
+
+
+def proof_sha256(proof: Mapping[str, Any]) -> str:
+    """``proof_sha256`` of a proof document: hex ``SHA-256(JCS(proof))``."""
+    return hashlib.sha256(proof_bytes(proof)).hexdigest()
+
+
+def _jcs_with_rows(doc: dict[str, Any], tickets: TicketList) -> bytes:
+    """``JCS(doc)`` for a proof whose ``tickets.list`` holds ``tickets``, in a fraction of the time.
+
+    The ticket rows are the bulk of a large proof. A :class:`TicketList` holds integers in
+    ``[0, 2**53)`` and strings only, so orjson writes the rows exactly as JCS does unless a string
+    needs an escape or holds DEL or a C1 character, which is looked for in orjson's output. The
+    rows are then spliced into the JCS of the rest of the document (where ``"list":[]`` occurs
+    once: inside a JSON string every ``"`` is escaped). Anything else: :func:`canonical_bytes`.
+    """
+    rows = orjson.dumps(doc["tickets"]["list"])
+    if any(b in rows for b in _NOT_PLAIN):
+        return canonical_bytes(doc)
+    head_doc = {**doc, "tickets": {**doc["tickets"], "list": []}}
+    head = canonical_bytes(head_doc)
+    empty = b'"tickets":' + canonical_bytes(head_doc["tickets"])
+    if head.count(empty) != 1:
+        return canonical_bytes(doc)
+    return head.replace(empty, empty.replace(b'"list":[]', b'"list":' + rows, 1), 1)
 
 
 # --- parsing -------------------------------------------------------------------------------------
@@ -495,7 +553,7 @@ class DrawProof:
     gross_sales_cents: int
     ticket_count: int
     ticket_root: bytes
-    tickets: tuple[DrawTicket, ...] | None
+    tickets: Sequence[DrawTicket] | None
     tickets_file_sha256: bytes | None
     alpha: bytes
     pi: bytes
@@ -508,7 +566,7 @@ class DrawProof:
         """The proof as JSON; ``load_proof(d).to_dict() == d`` for every valid ``d``."""
         tickets: dict[str, Any] = {"count": self.ticket_count, "root": self.ticket_root.hex()}
         if self.tickets is not None:
-            tickets["list"] = [[n, i, s, a] for n, i, s, a in self.tickets]
+            tickets["list"] = list(map(list, self.tickets))
         else:
             assert self.tickets_file_sha256 is not None
             tickets["file_sha256"] = self.tickets_file_sha256.hex()
@@ -537,6 +595,17 @@ class DrawProof:
         if self.audit_checkpoint is not None:
             out["audit_checkpoint"] = self.audit_checkpoint.to_dict()
         return out
+
+    def to_bytes(self) -> bytes:
+        """The proof as published: :func:`proof_bytes` of :meth:`to_dict` (the same bytes)."""
+        doc = self.to_dict()
+        if isinstance(self.tickets, TicketList) and self.tickets:
+            return _jcs_with_rows(doc, self.tickets)
+        return proof_bytes(doc)
+
+    def sha256(self) -> str:
+        """``proof_sha256``: hex SHA-256 of :meth:`to_bytes` (``docs/draw-proof.md`` section 11)."""
+        return hashlib.sha256(self.to_bytes()).hexdigest()
 
 
 def _load_vrf(value: object) -> tuple[vrf.VrfPublicKey, str, str]:
@@ -703,7 +772,38 @@ def build_proof(
     embed_tickets: bool = True,
     audit_checkpoint: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Run the draw and return its proof (a JSON-ready dict).
+    """Run the draw and return its proof as a JSON-ready dict: :func:`build_draw_proof` (same
+    arguments), ``.to_dict()``."""
+    return build_draw_proof(
+        raffle_id=raffle_id,
+        public_key=public_key,
+        nonce=nonce,
+        tickets=tickets,
+        prize_table=prize_table,
+        rsasp1=rsasp1,
+        gross_sales_cents=gross_sales_cents,
+        redraws=redraws,
+        embed_tickets=embed_tickets,
+        audit_checkpoint=audit_checkpoint,
+    ).to_dict()
+
+
+def build_draw_proof(
+    *,
+    raffle_id: str,
+    public_key: vrf.VrfPublicKey,
+    nonce: bytes,
+    tickets: Sequence[DrawTicket],
+    prize_table: Sequence[Mapping[str, Any] | Tier],
+    rsasp1: Callable[[int], int],
+    gross_sales_cents: int | None = None,
+    redraws: Sequence[RedrawRequest] = (),
+    embed_tickets: bool = True,
+    audit_checkpoint: Mapping[str, Any] | None = None,
+    root: bytes | None = None,
+) -> DrawProof:
+    """Run the draw and return its proof (:meth:`DrawProof.to_dict` is the JSON document,
+    :meth:`DrawProof.to_bytes` its published bytes).
 
     Deterministic: the same inputs give the same proof (RSA-FDH is deterministic), so running it
     again after a crash reproduces the draw instead of making a second one. Redraws are appended
@@ -725,6 +825,11 @@ def build_proof(
             file :func:`tickets_file_bytes` by its SHA-256 and the caller publishes that file as
             :func:`tickets_file_name`.
         audit_checkpoint: where the audit log recorded the sales-open commitment (optional).
+        root: the ticket-set root of ``tickets`` when the caller has computed it from them
+            (``merkle.root(ticket_leaf_hashes(tickets))``): the draw service does, to check it
+            against the frozen root before any randomness exists, and passes it on so that no
+            leaf is hashed twice. Computed here when None. A wrong root makes a proof that does
+            not verify.
 
     Raises:
         DrawInputInvalid: an input is malformed (tickets unsorted, bad prize table, nonce size...),
@@ -747,7 +852,10 @@ def build_proof(
             f"gross sales of {gross_sales_cents!r} cents are not the {gross} cents the tickets' amounts add up to",
             field="gross_sales_cents",
         )
-    root = ticket_root(tickets)
+    if root is None:
+        root = ticket_root(tickets)
+    elif len(root) != merkle.HASH_SIZE:
+        raise DrawInputInvalid("the ticket-set root is 32 bytes", field="root")
     commitment = nonce_commitment(nonce)
     checkpoint = None
     if audit_checkpoint is not None:
@@ -801,7 +909,7 @@ def build_proof(
         gross_sales_cents=gross_sales_cents,
         ticket_count=len(tickets),
         ticket_root=root,
-        tickets=tuple(tickets) if embed_tickets else None,
+        tickets=tickets if embed_tickets else None,
         tickets_file_sha256=None if embed_tickets else hashlib.sha256(tickets_file_bytes(tickets)).digest(),
         alpha=alpha,
         pi=pi,
@@ -813,4 +921,4 @@ def build_proof(
         redraws=tuple(claimed_redraws),
         audit_checkpoint=checkpoint,
     )
-    return proof.to_dict()
+    return proof

@@ -22,6 +22,7 @@ names the member that is wrong. The checks, in order (``docs/draw-proof.md`` sec
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -72,6 +73,10 @@ class VerifiedDraw:
         selection: the re-derived winners, redraws and current prize holders.
         audit_checkpoint_size: size of the signed audit checkpoint the draw binds (None: none).
         audit_key: the verifier key (C2SP vkey) that signed it; compare with the log's published key.
+        proof_sha256: hex SHA-256 of the proof's RFC 8785 bytes (``docs/draw-proof.md`` section 11):
+            the ``proof_sha256`` the core reports and logs, and ``sha256sum`` of the exported file.
+        published_checked: both the key fingerprint and the nonce commitment were compared with
+            published values given by the caller.
     """
 
     raffle_id: str
@@ -84,6 +89,8 @@ class VerifiedDraw:
     selection: Selection
     audit_checkpoint_size: int | None = None
     audit_key: str | None = None
+    proof_sha256: str = ""
+    published_checked: bool = False
 
     @property
     def winners(self) -> tuple[Winner, ...]:
@@ -220,13 +227,21 @@ def verify_proof(
 
     _compare(p.fingerprint, key.fingerprint, "vrf.fingerprint", "SHA-256 of the key (DER SubjectPublicKeyInfo)")
     _compare(p.key_id, key.key_id, "vrf.key_id", "the key id from the fingerprint")
-    if published_key_fingerprint is not None and published_key_fingerprint != key.fingerprint:
-        raise ProofInvalid("the key is not the one published when sales opened", field="vrf.fingerprint")
+    if published_key_fingerprint is not None and published_key_fingerprint.strip().lower() != key.fingerprint:
+        raise ProofInvalid(
+            f"the key's fingerprint {key.fingerprint} is not the one published at raffle creation "
+            f"({published_key_fingerprint}): the draw was not made with the raffle's key",
+            field="vrf.fingerprint",
+        )
 
     commitment = nonce_commitment(p.nonce)
     _compare(p.nonce_commitment.hex(), commitment.hex(), "nonce_commitment", "SHA-256 of the nonce")
-    if published_nonce_commitment is not None and published_nonce_commitment != commitment.hex():
-        raise ProofInvalid("the commitment is not the one published when sales opened", field="nonce_commitment")
+    if published_nonce_commitment is not None and published_nonce_commitment.strip().lower() != commitment.hex():
+        raise ProofInvalid(
+            f"the nonce commitment {commitment.hex()} is not the one published at raffle creation "
+            f"({published_nonce_commitment}): the nonce was not the one committed before sales",
+            field="nonce_commitment",
+        )
 
     tickets = _tickets(p, tickets_file)
     where = "tickets.list" if p.tickets is not None else "tickets.file"
@@ -275,7 +290,10 @@ def verify_proof(
     selection = _select(p, beta, tickets)
     _check_winners(p.winners, selection.winners)
     _check_redraws(p, beta, selection.redraws)
+    verified = dataclasses.replace(p, tickets=tickets) if p.tickets is not None else p
     return VerifiedDraw(
+        proof_sha256=verified.sha256(),
+        published_checked=published_key_fingerprint is not None and published_nonce_commitment is not None,
         audit_checkpoint_size=None if p.audit_checkpoint is None else p.audit_checkpoint.tree_size,
         audit_key=None if p.audit_checkpoint is None else p.audit_checkpoint.key,
         raffle_id=p.raffle_id,

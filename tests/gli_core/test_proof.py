@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gli_core import merkle
 from gli_core.audit.note import Checkpoint, SoftwareNoteSigner, checkpoint_body, sign_note, verifier_key
@@ -40,7 +42,7 @@ from gli_core.draw import (
     tickets_file_name,
     verify_proof,
 )
-from gli_core.draw.proof import ticket_leaf_inputs
+from gli_core.draw.proof import build_draw_proof, proof_bytes, proof_sha256, ticket_leaf_hashes, ticket_leaf_inputs
 from sync_protocol.canonical import canonical_bytes
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors"
@@ -176,6 +178,37 @@ def test_the_proof_has_exactly_the_documented_members() -> None:
     assert load_proof(proof).to_dict() == proof
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    ids=st.lists(
+        st.text(st.characters(codec="utf-8"), min_size=1, max_size=12).filter(
+            lambda t: 1 <= len(t.encode()) <= 255
+        ),
+        min_size=6,
+        max_size=6,
+    )
+)
+def test_the_published_bytes_are_the_jcs_of_the_proof(ids: list[str]) -> None:
+    """``DrawProof.to_bytes`` (the fast splice of the ticket rows) is RFC 8785 of the document for
+    any ids (controls, quotes, backslashes, DEL, C1, non-ASCII), and ``proof_sha256`` its SHA-256."""
+    public, rsasp1 = rfc_key()
+    tickets = TicketList(DrawTicket(10 + i, f"t{i}{x}", f"s{x}", 500 + i) for i, x in enumerate(ids))
+    built = build_draw_proof(
+        raffle_id="raffle-1", public_key=public, nonce=NONCE, tickets=tickets, prize_table=TABLE[:1], rsasp1=rsasp1
+    )
+    document = built.to_dict()
+    assert built.to_bytes() == canonical_bytes(document) == proof_bytes(document)
+    assert built.sha256() == proof_sha256(document) == hashlib.sha256(canonical_bytes(document)).hexdigest()
+    assert verify_proof(json.loads(built.to_bytes())).proof_sha256 == built.sha256()
+
+
+def test_proof_sha256_does_not_depend_on_the_formatting() -> None:
+    proof = full_proof()
+    pretty = json.loads(json.dumps(proof, indent=2, sort_keys=True))
+    assert verify_proof(pretty).proof_sha256 == verify_proof(proof).proof_sha256 == proof_sha256(proof)
+    assert proof_sha256(proof) == hashlib.sha256(canonical_bytes(proof)).hexdigest()
+
+
 def test_building_is_deterministic_and_redraws_keep_the_original_winners() -> None:
     a = make_proof(redraws=0)
     assert make_proof(redraws=0) == a
@@ -256,6 +289,23 @@ def test_the_ticket_root_is_the_rfc9162_root_of_the_leaves() -> None:
     assert ticket_root(tickets) == merkle.root(merkle.leaf_hashes(leaves))
     assert ticket_root(TicketList(tickets)) == ticket_root(tickets)
     assert ticket_root([]) == merkle.EMPTY_ROOT
+    assert ticket_leaf_hashes(tickets) == merkle.leaf_hashes(leaves)
+
+
+def test_a_root_given_by_the_caller_is_the_proofs_root() -> None:
+    """The draw service passes the root it checked against the frozen one (each leaf hashed once)."""
+    public, rsasp1 = rfc_key()
+    tickets = TicketList(make_tickets())
+    args: dict[str, Any] = dict(raffle_id="raffle-1", public_key=public, nonce=NONCE, tickets=tickets, rsasp1=rsasp1)
+    root = merkle.root(ticket_leaf_hashes(tickets))
+    given_root = build_draw_proof(**args, prize_table=TABLE, root=root)
+    assert given_root.to_dict() == build_proof(**args, prize_table=TABLE)
+    wrong = build_draw_proof(**args, prize_table=TABLE, root=bytes(32)).to_dict()
+    with pytest.raises(ProofInvalid) as exc:
+        verify_proof(wrong)
+    assert exc.value.field == "tickets.root"
+    with pytest.raises(DrawInputInvalid):
+        build_draw_proof(**args, prize_table=TABLE, root=b"short")
 
 
 def test_the_ticket_file_variant() -> None:
