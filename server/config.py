@@ -15,6 +15,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gli_core.api import HsmConfig
+from server.errors import NoHome
 
 
 class Settings(BaseSettings):
@@ -62,6 +63,26 @@ class Settings(BaseSettings):
             pin=self.hsm_pin or None,
             pin_file=self.hsm_pin_file,
             hsm_dir=self.hsm_dir,
+        )
+
+    def require_home(self) -> None:
+        """Refuse (``no_home``) when ``home`` is not a directory: only ``tombola init`` makes one.
+
+        Run where there is no installation, a command would otherwise create an empty ``var/``
+        and fail later on something less telling (no HSM PIN); it changes nothing instead.
+
+        Raises:
+            NoHome: ``home`` does not exist or is not a directory.
+        """
+        if self.home.is_dir():
+            return
+        where = self.home.resolve()
+        what = "is not a directory" if self.home.exists() else "does not exist"
+        raise NoHome(
+            f"there is no Tombola home here: {where} {what} (TOMBOLA_HOME, default ./var). "
+            "Make one with `tombola init` in this folder, or set TOMBOLA_HOME to an installation's home; "
+            "nothing was created",
+            home=str(where),
         )
 
     @property

@@ -38,8 +38,15 @@ class Tombola:
 
     @classmethod
     def open(cls, settings: Settings, *, migrate_dbs: bool = True) -> Tombola:
-        """Open both databases (migrating them first) and the core."""
-        settings.home.mkdir(parents=True, exist_ok=True)
+        """Open both databases (migrating them first) and the core.
+
+        The home must exist (``tombola init`` makes it; tests make their own): nothing but
+        ``init`` creates an installation.
+
+        Raises:
+            NoHome: ``settings.home`` is not a directory.
+        """
+        settings.require_home()
         business_url = settings.resolved_business_url()
         if migrate_dbs:
             migrate(business_url)

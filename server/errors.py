@@ -45,6 +45,13 @@ class InvalidRequest(ServerError):
     status = 422
 
 
+class NoHome(ServerError):
+    """``TOMBOLA_HOME`` (default ``./var``) is not an installation: ``tombola init`` makes one."""
+
+    code = "no_home"
+    status = 404
+
+
 class Unauthorized(ServerError):
     code = "unauthorized"
     status = 401

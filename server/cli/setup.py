@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import secrets
+import sqlite3
+from pathlib import Path
+from typing import Any
 
 import click
 
@@ -35,6 +38,7 @@ def init(as_json: bool) -> None:
     try:
         org_id = raffles.ensure_organisation(app)
         keys = [k.to_dict() for k in app.core.public_keys()]
+        grant_key = _grant_key(app)
     finally:
         app.close()
     token_file = settings.admin_token_file
@@ -46,13 +50,36 @@ def init(as_json: bool) -> None:
         "home": str(settings.home.resolve()),
         "organisation_id": org_id,
         "server_keys": keys,
+        "grant_key": grant_key,
         "admin_token_file": str(token_file.resolve()),
+        "admin_token_from_env": bool(settings.admin_token),
         "hsm": hsm,
     }
-    _emit(
-        result,
-        as_json,
-        f"Tombola is ready in {result['home']} (token {hsm['token_label']!r}, grant key {keys[-1]['key_id']}).",
+    _emit(result, as_json, lambda: _init_text(result))
+
+
+def _grant_key(app: Tombola) -> dict[str, str]:
+    """The current grant key as enrollment responses list it: what a device pins out of band
+    (``tombola-pos enroll CODE --server URL --server-key KEY``, docs/sync-protocol.md section 8)."""
+    keys = [k.to_dict() for k in app.core.public_keys()]
+    current = app.core.hsm.grant_signer().key_id if app.core.hsm is not None else keys[-1]["key_id"]
+    return next((k for k in keys if k["key_id"] == current), keys[-1])
+
+
+def _init_text(result: dict[str, Any]) -> str:
+    hsm, key = result["hsm"], result["grant_key"]
+    if result["admin_token_from_env"]:
+        admin = f"TOMBOLA_ADMIN_TOKEN (from the environment; {result['admin_token_file']} is not used)"
+    else:
+        admin = f"in {result['admin_token_file']} (0600; `Authorization: Bearer <token>`)"
+    pin = f"; its PIN is in {hsm['pin_file']}" if "pin_file" in hsm else ""
+    return (
+        f"Tombola is ready in {result['home']}.\n"
+        f"  admin token (for /v1/admin/* and the core API): {admin}\n"
+        f"  grant key (devices pin it: tombola-pos enroll CODE --server URL --server-key KEY):\n"
+        f"    key id     {key['key_id']}\n"
+        f"    public key {key['public_key']}\n"
+        f"  HSM token: the PKCS#11 token labelled {hsm['token_label']!r} holds the grant, VRF and audit keys{pin}"
     )
 
 
@@ -97,15 +124,37 @@ def demo(app: Tombola, as_json: bool) -> None:
         )
     code = enrollment.create_enrollment_code(app, venue["id"])
     url = app.settings.url()
-    result = {"venue_id": venue["id"], "raffle_id": raffle["id"], "code": code["code"], "server": url}
+    key = _grant_key(app)["key_id"]
+    pos_db = app.settings.home / "pos-demo.db"
+    enrolled_as = _enrolled_device(pos_db)
+    result = {
+        "venue_id": venue["id"],
+        "raffle_id": raffle["id"],
+        "code": code["code"],
+        "server": url,
+        "grant_key": key,
+        "pos_db": str(pos_db),
+        "pos_db_device_id": enrolled_as,
+    }
+    db = _shown(pos_db)
+    enroll = f"enroll {code['code']} --server {url} --server-key {key}"
+    if enrolled_as is None:
+        start = f"""Try it (in a second terminal, from this folder):
+  .venv/bin/tombola-pos --db {db} {enroll}"""
+        second = ""
+    else:  # a second `make run`: the demo device is enrolled already; its code would be refused
+        start = f"{db} is enrolled already (device {enrolled_as}); go on with it (in a second terminal, here):"
+        second = f"""
+A second device enrolls with a new file and this run's code:
+  .venv/bin/tombola-pos --db {_shown(_free_db_name(pos_db))} {enroll}
+"""
     walk = f"""
 Demo data: venue {venue["id"]} "Demo Hall", raffle {raffle["id"]} "{raffle["name"]}" (1 for $5, 5 for $10, 30 for $20).
 
-Try it (in a second terminal, from this folder):
-  .venv/bin/tombola-pos --db var/pos-demo.db enroll {code["code"]} --server {url}
-  .venv/bin/tombola-pos --db var/pos-demo.db sell --raffle {raffle["id"]} --quantity 5 --payment cash
-  .venv/bin/tombola-pos --db var/pos-demo.db status
-  .venv/bin/tombola-pos --db var/pos-demo.db sync
+{start}
+  .venv/bin/tombola-pos --db {db} sell --raffle {raffle["id"]} --quantity 5 --payment cash
+  .venv/bin/tombola-pos --db {db} status
+  .venv/bin/tombola-pos --db {db} sync
   .venv/bin/tombola tickets --raffle {raffle["id"]}
   .venv/bin/tombola report reconciliation --raffle {raffle["id"]}
 The POS sells offline: stop the server, keep selling, start it again and sync.
@@ -114,6 +163,40 @@ Everything above is in the tamper-evident audit log (docs/audit-log.md):
   .venv/bin/tombola audit tail --limit 5
   .venv/bin/tombola audit checkpoint
   .venv/bin/tombola audit verify
-"""
+{second}"""
     _emit(result, as_json, walk)
 
+
+def _enrolled_device(pos_db: Path) -> str | None:
+    """The device id of the POS database ``pos_db`` when it is enrolled, else ``None``.
+
+    Read with ``sqlite3`` read-only (the server does not import ``pos_client``): the ``device``
+    row of ``docs/pos-client.md``. A missing or unreadable file is not enrolled.
+    """
+    if not pos_db.is_file():
+        return None
+    try:
+        conn = sqlite3.connect(f"{pos_db.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            row = conn.execute("SELECT device_id FROM device WHERE id = 1").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return None
+    return str(row[0]) if row is not None and row[0] is not None else None
+
+
+def _free_db_name(pos_db: Path) -> Path:
+    """``pos-demo-2.db``, ``pos-demo-3.db``...: the first that does not exist."""
+    n = 2
+    while (candidate := pos_db.with_name(f"{pos_db.stem}-{n}{pos_db.suffix}")).exists():
+        n += 1
+    return candidate
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the working folder when it is inside it (as the walk-through runs there)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path.resolve())

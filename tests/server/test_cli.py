@@ -89,6 +89,7 @@ def test_operator_flow(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-
 def test_errors_are_codes_not_tracebacks(run) -> None:  # type: ignore[no-untyped-def]
     from sync_protocol.errors import TombolaError
 
+    run("init")
     out = run("raffle", "close", "rf-NOPE", ok=False)
     assert isinstance(out["exception"], TombolaError) and out["exception"].code == "not_found"
     out = run(

@@ -92,6 +92,7 @@ def test_cli(db_backend: DbUrls, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("TOMBOLA_HOME", str(tmp_path / "var"))
     monkeypatch.setenv("TOMBOLA_CORE_DB_URL", db_backend.core)
     monkeypatch.setenv("TOMBOLA_BUSINESS_DB_URL", db_backend.business)
+    (tmp_path / "var").mkdir()  # an installation's home (commands other than `init` never create it)
     runner = CliRunner()
     png = tmp_path / "h.png"
     result = runner.invoke(

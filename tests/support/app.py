@@ -45,6 +45,7 @@ def make_settings(home: Path, urls: DbUrls, **overrides: object) -> Settings:
 
 
 def open_tombola(home: Path, urls: DbUrls, clock: FakeClock | None = None, **overrides: object) -> Tombola:
+    home.mkdir(parents=True, exist_ok=True)  # what `tombola init` makes; Tombola.open never creates it
     app = Tombola.open(make_settings(home, urls, **overrides))
     if clock is not None:
         app.clock = clock
