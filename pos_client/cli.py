@@ -131,7 +131,6 @@ def enroll(
 @click.option("--quantity", type=int, required=True, help="Number of tickets.")
 @click.option("--payment", type=click.Choice(PAYMENT_METHODS), default="cash", show_default=True)
 @click.option("--reference", default=None, help="Card terminal reference.")
-@click.option("--amount-cents", type=int, default=None, help="Amount, if the quantity is not a price point.")
 @click.option("--seller", "seller_id", default="", help="Seller id.")
 @json_option
 @click.pass_context
@@ -141,14 +140,15 @@ def sell(
     quantity: int,
     payment: str,
     reference: str | None,
-    amount_cents: int | None,
     seller_id: str,
     as_json: bool,
 ) -> None:
-    """Sell tickets; prints the numbers and their verification codes."""
-    sale = _client(ctx).sell(
-        raffle_id, quantity, payment=payment, reference=reference, seller_id=seller_id, amount_cents=amount_cents
-    )
+    """Sell tickets at the raffle's price; prints the amount, the numbers and their verification codes.
+
+    The price is the raffle's: the price point of the quantity, else the quantity times the
+    single-ticket price (unless the raffle sells bundles only).
+    """
+    sale = _client(ctx).sell(raffle_id, quantity, payment=payment, reference=reference, seller_id=seller_id)
     if as_json:
         _print_json(
             {
@@ -158,13 +158,14 @@ def sell(
                 "numbers": sale.numbers,
                 "codes": sale.codes,
                 "amount_cents": sale.amount_cents,
+                "amount": sale.amount,
                 "currency": sale.currency,
                 "payment": sale.payment,
             }
         )
         return
     click.echo(f"sale {sale.sale_id} (seq {sale.seq})")
-    click.echo(f"raffle {sale.raffle_id}: {len(sale.numbers)} ticket(s), {sale.amount_cents} cents {sale.currency}")
+    click.echo(f"raffle {sale.raffle_id}: {len(sale.numbers)} ticket(s), {sale.amount}")
     for number, code in zip(sale.numbers, sale.codes, strict=True):
         click.echo(f"  #{number:<8} {code}")
 

@@ -185,10 +185,10 @@ class PosClient:
         seller_id: str = "",
         amount_cents: int | None = None,
     ) -> Sale:
-        """Sell ``quantity`` numbers of ``raffle_id``, durably (see :mod:`pos_client.selling`).
+        """Sell ``quantity`` numbers of ``raffle_id`` at the raffle's price, durably (see :mod:`pos_client.selling`).
 
-        ``amount_cents`` defaults to the raffle's price point for ``quantity``; a quantity that
-        is not a price point needs an explicit amount.
+        The device computes the amount (:func:`sync_protocol.rules.sale_amount`). ``amount_cents``,
+        when given, is the amount shown to the customer: any other amount is refused (``bad_amount``).
         """
         return _selling.sell(
             self.store,

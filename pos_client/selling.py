@@ -1,21 +1,24 @@
-"""Selling offline: the sale rules (sans I/O) and the one-transaction sale.
+"""Selling offline: the device's own checks, the shared rules, and the one-transaction sale.
 
-The rules are small objects sharing the :class:`SaleRule` protocol; each looks at a
-:class:`SaleContext` (values only: the device row, one clock reading, the raffle, the chain
-head) and raises the :class:`~pos_client.errors.SaleRefused` subclass that names its code. The
-device applies the same time rules the server will, on the same anchored time
-(``anchor_ms + elapsed_ms``, see :mod:`pos_client.clock`), so what it sells is what the server
-accepts.
+A device never takes money the server will refuse: before it uses a number, :func:`sell` runs
+the very functions the server judges a synced sale with (:mod:`sync_protocol.rules`: raffle
+known, lease, sales window, price, grant), on the same values: the raffle's terms as the
+server sent them (``RaffleInfo``), the anchored time ``anchor_ms + elapsed_ms`` (see
+:mod:`pos_client.clock`) and the device's grants. The device computes the amount
+(:func:`sync_protocol.rules.sale_amount`); a caller may state the amount it showed the
+customer, and a different amount is refused (``bad_amount``), never charged. A rule's
+rejection becomes the device's own refusal code (:func:`local_refusal`, the one mapping).
+Only the device can check that it is not revoked and that its wall clock did not go back
+(:func:`check_device`).
 
-:func:`sell` checks the rules, takes the lowest free numbers of the raffle's usable grants,
-builds and seals the :class:`~sync_protocol.messages.SaleRecord`, and commits the record and
-the numbers' consumption in one durable SQLite transaction before returning.
+:func:`sell` then takes the lowest free numbers of the raffle's usable grants, builds and seals
+the :class:`~sync_protocol.messages.SaleRecord`, and commits the record and the numbers'
+consumption in one durable SQLite transaction before returning.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
 
 import uuid6
 from pydantic import ValidationError
@@ -30,22 +33,38 @@ from pos_client.errors import (
     ClockBackwards,
     DeviceRevoked,
     LeaseExpired,
+    NumbersExhausted,
     RaffleClosed,
+    SaleRefused,
     SalesNotOpen,
     UnknownRaffle,
 )
 from pos_client.store import EnrolledDevice, Store
+from sync_protocol import rules
 from sync_protocol.codes import ticket_code
+from sync_protocol.errors import SaleRejected
 from sync_protocol.messages import Payment, RaffleInfo, SaleRecord
+from sync_protocol.money import format_money
+from sync_protocol.rules import MAX_NUMBERS_PER_SALE, RaffleTerms
 
 DEFAULT_CLOCK_TOLERANCE_MS = 5 * 60 * 1000
-MAX_NUMBERS_PER_SALE = 1000
 PAYMENT_METHODS = ("cash", "card")
+
+__all__ = [
+    "DEFAULT_CLOCK_TOLERANCE_MS",
+    "MAX_NUMBERS_PER_SALE",
+    "PAYMENT_METHODS",
+    "Sale",
+    "SaleContext",
+    "check_device",
+    "local_refusal",
+    "sell",
+]
 
 
 @dataclass(frozen=True)
 class SaleContext:
-    """Everything the rules look at, as values."""
+    """What the device's checks look at, as values: the device row, one clock reading, the raffle."""
 
     device: EnrolledDevice
     now: Reading
@@ -63,88 +82,62 @@ class SaleContext:
         """The anchored time a record made now carries: ``anchor_ms + elapsed_ms``."""
         return self.device.anchor.server_time_ms + self.elapsed_ms
 
-
-class SaleRule(Protocol):
-    """One check; raises the refusal that names its code."""
-
-    def check(self, ctx: SaleContext) -> None: ...
+    @property
+    def terms(self) -> RaffleTerms | None:
+        return None if self.raffle is None else RaffleTerms.of(self.raffle)
 
 
-class DeviceActive:
-    """A revoked device sells nothing (it may still sync what it sold)."""
+#: server rejection code -> the device's refusal and what to do about it (the one mapping)
+_LOCAL: dict[str, tuple[type[SaleRefused], str]] = {
+    "unknown_raffle": (UnknownRaffle, "sync first"),
+    "lease_expired": (LeaseExpired, "sync before selling again"),
+    "sale_after_close": (RaffleClosed, ""),
+    "sale_before_open": (SalesNotOpen, ""),
+    "amount_mismatch": (BadAmount, ""),
+    "outside_grant": (NumbersExhausted, "sync to get more"),
+}
 
-    def check(self, ctx: SaleContext) -> None:
-        if ctx.device.revoked:
-            raise DeviceRevoked(f"device {ctx.device.device_id} was revoked by the server: it may not sell")
 
+def local_refusal(
+    rejection: SaleRejected, *, elapsed_ms: int | None = None, quantity_for_sale: bool = True
+) -> SaleRefused:
+    """The device's refusal for a shared rule's ``rejection`` (nothing written; codes in ``docs/errors.md``).
 
-class ClockForward:
-    """The wall clock may not be earlier than a time already recorded, beyond the tolerance.
-
-    The reference is the later of the last record's ``device_time_ms`` and the wall clock
-    reading taken when the current anchor arrived.
+    ``lease_expired`` -> ``offline_lease_expired``, ``sale_after_close`` -> ``raffle_closed``,
+    ``sale_before_open`` -> ``sales_not_open``, ``unknown_raffle`` -> ``raffle_not_known``,
+    ``outside_grant`` -> ``numbers_exhausted``, ``amount_mismatch`` -> ``bad_amount``, or
+    ``bad_quantity`` when the raffle does not sell that many tickets at any price
+    (``quantity_for_sale`` false). ``offline_lease_expired`` carries ``elapsed_ms``.
     """
-
-    def check(self, ctx: SaleContext) -> None:
-        reference = max(ctx.last_device_time_ms or 0, ctx.device.anchor.wall_ms)
-        behind = reference - ctx.now.wall_ms
-        if behind > ctx.clock_tolerance_ms:
-            raise ClockBackwards(
-                f"the wall clock is {behind // 1000} s behind a time this device already recorded "
-                f"(tolerance {ctx.clock_tolerance_ms // 1000} s): fix the clock",
-                behind_ms=behind,
-            )
+    cls, hint = _LOCAL.get(rejection.code, (SaleRefused, ""))
+    if rejection.code == "amount_mismatch" and not quantity_for_sale:
+        cls = BadQuantity
+    extra = dict(rejection.extra)
+    if cls is LeaseExpired and elapsed_ms is not None:
+        extra["elapsed_ms"] = elapsed_ms
+    return cls(f"{rejection.detail}: {hint}" if hint else rejection.detail, **extra)
 
 
-class WithinLease:
-    """No sale more than ``lease_s`` after the last server time anchor."""
+def check_device(ctx: SaleContext) -> None:
+    """The checks only a device can make: not revoked, and a wall clock that did not go back.
 
-    def check(self, ctx: SaleContext) -> None:
-        lease_ms = ctx.device.lease_s * 1000
-        if ctx.elapsed_ms > lease_ms:
-            raise LeaseExpired(
-                f"the offline lease of {ctx.device.lease_s} s ran out {(ctx.elapsed_ms - lease_ms) // 1000} s ago: "
-                "sync before selling again",
-                elapsed_ms=ctx.elapsed_ms,
-            )
+    The clock's reference is the later of the last record's ``device_time_ms`` and the wall
+    clock reading taken when the current anchor arrived; ``clock_tolerance_ms`` is allowed.
 
-
-class KnownRaffle:
-    def check(self, ctx: SaleContext) -> None:
-        if ctx.raffle is None:
-            raise UnknownRaffle(f"raffle {ctx.raffle_id} is not known to this device: sync first")
-
-
-class BeforeClose:
-    """Closed or cancelled raffles, and raffles past their close time, sell nothing."""
-
-    def check(self, ctx: SaleContext) -> None:
-        info = ctx.raffle
-        if info is None:
-            return
-        if info.status in ("closed", "cancelled"):
-            raise RaffleClosed(f"raffle {info.raffle_id} is {info.status}")
-        if info.sales_close_at_ms <= ctx.server_now_ms:
-            raise RaffleClosed(f"sales of raffle {info.raffle_id} closed at {info.sales_close_at_ms} (server ms)")
-
-
-class AfterOpen:
-    """No sale before ``sales_open_at_ms`` (a scheduled raffle whose time has come may sell)."""
-
-    def check(self, ctx: SaleContext) -> None:
-        info = ctx.raffle
-        if info is not None and ctx.server_now_ms < info.sales_open_at_ms:
-            raise SalesNotOpen(f"sales of raffle {info.raffle_id} open at {info.sales_open_at_ms} (server ms)")
-
-
-SALE_RULES: tuple[SaleRule, ...] = (
-    DeviceActive(),
-    KnownRaffle(),
-    ClockForward(),
-    WithinLease(),
-    BeforeClose(),
-    AfterOpen(),
-)
+    Raises:
+        DeviceRevoked: the server revoked this device (it may still sync what it sold).
+        ClockBackwards: the wall clock is behind a time already recorded, beyond the tolerance.
+    """
+    if ctx.device.revoked:
+        raise DeviceRevoked(f"device {ctx.device.device_id} was revoked by the server: it may not sell")
+    reference = max(ctx.last_device_time_ms or 0, ctx.device.anchor.wall_ms)
+    behind = reference - ctx.now.wall_ms
+    if behind > ctx.clock_tolerance_ms:
+        raise ClockBackwards(
+            f"the wall clock is {behind // 1000} s behind a time this device already recorded "
+            f"(tolerance {ctx.clock_tolerance_ms // 1000} s): fix the clock",
+            behind_ms=behind,
+        )
 
 
 @dataclass(frozen=True)
@@ -162,6 +155,11 @@ class Sale:
     codes: list[str]
     hash: str
     anchored_time_ms: int
+
+    @property
+    def amount(self) -> str:
+        """The amount as people read it: ``15.00 USD``."""
+        return format_money(self.amount_cents, self.currency)
 
 
 def check_payment(payment: str, reference: str | None) -> Payment:
@@ -184,7 +182,12 @@ def sell(
     amount_cents: int | None = None,
     clock_tolerance_ms: int = DEFAULT_CLOCK_TOLERANCE_MS,
 ) -> Sale:
-    """Sell ``quantity`` numbers of ``raffle_id``; durable when this returns.
+    """Sell ``quantity`` numbers of ``raffle_id`` at the raffle's price; durable when this returns.
+
+    The amount is :func:`sync_protocol.rules.sale_amount`: the price point of ``quantity``, or
+    ``quantity`` times the single price unless the raffle sells bundles only. ``amount_cents``,
+    when given, is the amount the caller showed the customer: a sale at any other amount is
+    refused (``bad_amount``), since the server would reject it.
 
     Raises:
         SaleRefused: one of its subclasses, naming why; nothing was written.
@@ -192,8 +195,6 @@ def sell(
     pay = check_payment(payment, reference)
     if not 1 <= quantity <= MAX_NUMBERS_PER_SALE:
         raise BadQuantity(f"quantity must be between 1 and {MAX_NUMBERS_PER_SALE}, not {quantity}")
-    if amount_cents is not None and amount_cents < 0:
-        raise BadAmount(f"amount_cents must not be negative, not {amount_cents}")
     if len(seller_id) > 64:
         raise BadInput("a seller id has at most 64 characters")
 
@@ -201,27 +202,40 @@ def sell(
         device = store.enrolled_device()
         now = Reading.of(clock)
         chain = ledger.head(conn)
-        info = wallet.raffle(conn, raffle_id)
         ctx = SaleContext(
             device=device,
             now=now,
             raffle_id=raffle_id,
-            raffle=info,
+            raffle=wallet.raffle(conn, raffle_id),
             last_device_time_ms=chain.device_time_ms,
             clock_tolerance_ms=clock_tolerance_ms,
         )
-        for rule in SALE_RULES:
-            rule.check(ctx)
-        assert info is not None  # KnownRaffle passed
-        amount = amount_cents if amount_cents is not None else info.amount_for(quantity)
-        if amount is None:
-            points = ", ".join(str(p.quantity) for p in info.price_points) or "none"
-            raise BadQuantity(
-                f"{quantity} is not a price point of raffle {raffle_id} (price points: {points}); "
-                "give the amount explicitly"
-            )
-        picks = wallet.pick_numbers(wallet.usable_slices(conn, raffle_id), quantity)
+        check_device(ctx)
+        terms = ctx.terms
+        unknown = rules.check_known(terms, raffle_id)
+        if unknown is not None:
+            raise local_refusal(unknown)
+        assert terms is not None
+        elapsed = ctx.elapsed_ms
+        verdict = rules.check_sale_terms(
+            terms,
+            at_ms=ctx.server_now_ms,
+            elapsed_ms=elapsed,
+            lease_s=device.lease_s,
+            quantity=quantity,
+            amount_minor=amount_cents,
+            currency=terms.currency,
+        )
+        amount = rules.sale_amount(terms, quantity)
+        if verdict is not None:
+            raise local_refusal(verdict, elapsed_ms=elapsed, quantity_for_sale=amount is not None)
+        assert amount is not None  # the price rule passed
+        slices = wallet.usable_slices(conn, raffle_id)
+        picks = wallet.pick_numbers(slices, quantity)
         numbers = [n for _, part in picks for n in part]
+        verdict = rules.check_grant(numbers, [(s.next_number, s.last_number) for s in slices])
+        if verdict is not None:  # pragma: no cover - the wallet picks inside its grants
+            raise local_refusal(verdict)
         try:
             record: SaleRecord = SaleRecord(
                 sale_id=str(uuid6.uuid7()),
@@ -231,11 +245,11 @@ def sell(
                 seller_id=seller_id,
                 device_time_ms=now.wall_ms,
                 anchor_ms=device.anchor.server_time_ms,
-                elapsed_ms=ctx.elapsed_ms,
+                elapsed_ms=elapsed,
                 prev_hash=chain.hash,
                 numbers=numbers,
                 amount_cents=amount,
-                currency=info.currency,
+                currency=terms.currency,
                 payment=pay,
             ).sealed()
         except ValidationError as exc:  # pragma: no cover - inputs were checked above

@@ -1,9 +1,12 @@
 """Voids: a record in the same chain that cancels an earlier sale of this device.
 
-A void needs an enrolled, non-revoked device, a sane clock and a live lease (its time is
-judged like a sale's), and the sale's raffle must not be closed: after close the ticket set is
-frozen. A sale can be voided once; a sale the server rejected cannot be voided (refund it).
-The voided numbers are never sold again: the grant's high-water mark does not move back.
+A void needs an enrolled, non-revoked device and a sane clock (:func:`pos_client.selling.check_device`),
+then passes the rules the server judges it with (:func:`sync_protocol.rules.check_void_terms`):
+a live lease, and a time before the raffle's sales close (not on a cancelled raffle). After
+close a void is refused (``raffle_closed``) and the server would reject it
+(``sale_after_close``): the sale stays in the draw and in the gross. A sale can be voided once;
+a sale the server rejected cannot be voided (refund it). The voided numbers are never sold
+again: the grant's high-water mark does not move back.
 """
 
 from __future__ import annotations
@@ -15,19 +18,10 @@ import uuid6
 from pos_client import ledger, wallet
 from pos_client.clock import Clock, Reading
 from pos_client.errors import AlreadyRejected, AlreadyVoided, BadInput, UnknownSale
-from pos_client.selling import (
-    DEFAULT_CLOCK_TOLERANCE_MS,
-    BeforeClose,
-    ClockForward,
-    DeviceActive,
-    SaleContext,
-    SaleRule,
-    WithinLease,
-)
+from pos_client.selling import DEFAULT_CLOCK_TOLERANCE_MS, SaleContext, check_device, local_refusal
 from pos_client.store import Store
+from sync_protocol import rules
 from sync_protocol.messages import VoidRecord
-
-VOID_RULES: tuple[SaleRule, ...] = (DeviceActive(), ClockForward(), WithinLease(), BeforeClose())
 
 
 @dataclass(frozen=True)
@@ -83,8 +77,15 @@ def void(
             last_device_time_ms=chain.device_time_ms,
             clock_tolerance_ms=clock_tolerance_ms,
         )
-        for rule in VOID_RULES:
-            rule.check(ctx)
+        check_device(ctx)
+        terms = ctx.terms
+        verdict = rules.check_known(terms, ctx.raffle_id)
+        if verdict is None and terms is not None:
+            verdict = rules.check_void_terms(
+                terms, at_ms=ctx.server_now_ms, elapsed_ms=ctx.elapsed_ms, lease_s=device.lease_s
+            )
+        if verdict is not None:
+            raise local_refusal(verdict, elapsed_ms=ctx.elapsed_ms)
         record: VoidRecord = VoidRecord(
             sale_id=str(uuid6.uuid7()),
             device_id=device.device_id,

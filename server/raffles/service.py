@@ -13,6 +13,7 @@ from server.context import Tombola, new_id
 from server.errors import InvalidRequest, NotFound
 from server.models import Organisation, Raffle, Venue
 from sync_protocol.messages import PricePoint, RaffleInfo
+from sync_protocol.money import format_money, is_currency
 
 ORG = Organisation.__table__  # type: ignore[attr-defined]
 VENUE = Venue.__table__  # type: ignore[attr-defined]
@@ -76,6 +77,8 @@ class RaffleCreate:
     currency: str = "USD"
     grant_size: int | None = None
     prize_table: tuple[dict[str, Any], ...] = ()
+    #: sell only the price points (no quantity x the single price), see sync_protocol.rules
+    bundles_only: bool = False
 
 
 def create_raffle(app: Tombola, spec: RaffleCreate) -> dict[str, Any]:
@@ -89,12 +92,12 @@ def create_raffle(app: Tombola, spec: RaffleCreate) -> dict[str, Any]:
         raise InvalidRequest("price must be >= 0 cents and the number space at least 1")
     if spec.sales_close_at_ms <= max(opens, now):
         raise InvalidRequest("sales must close after they open and in the future")
-    points = {1: spec.price_cents}
-    for quantity, cents in spec.bundles:
-        if quantity < 1 or cents < 0:
-            raise InvalidRequest(f"bundle {quantity}:{cents} is not a positive quantity and price")
-        points[quantity] = cents
-    price_points = [{"quantity": q, "amount_cents": c} for q, c in sorted(points.items())]
+    currency = spec.currency.strip().upper()
+    if not is_currency(currency):
+        raise InvalidRequest(
+            f"currency {spec.currency!r} is not an ISO 4217 currency code (USD, EUR, CAD...)", field="currency"
+        )
+    price_points = _price_points(spec.price_cents, spec.bundles, currency)
     raffle_id = new_id("rf")
     settings = app.settings
     grant_size = spec.grant_size or settings.grant_size
@@ -119,8 +122,9 @@ def create_raffle(app: Tombola, spec: RaffleCreate) -> dict[str, Any]:
             "id": raffle_id,
             "venue_id": spec.venue_id,
             "name": spec.name.strip(),
-            "currency": spec.currency.upper(),
+            "currency": currency,
             "price_points": json.dumps(price_points),
+            "bundles_only": spec.bundles_only,
             "number_space": spec.number_space,
             "grant_size": grant_size,
             "lease_s": settings.lease_s,
@@ -133,6 +137,26 @@ def create_raffle(app: Tombola, spec: RaffleCreate) -> dict[str, Any]:
         }
         conn.execute(insert(RAFFLE).values(**row))
     return get_raffle(app, raffle_id)
+
+
+def _price_points(price_cents: int, bundles: tuple[tuple[int, int], ...], currency: str) -> list[dict[str, int]]:
+    """The price points: one ticket at ``price_cents``, and each bundle; a bundle that gives a
+    quantity a second, different price (``1:CENTS`` other than the price included) is refused."""
+    points = {1: price_cents}
+    for quantity, cents in bundles:
+        if quantity < 1 or cents < 0:
+            raise InvalidRequest(
+                f"bundle {quantity}:{cents} is not a positive quantity and a price of at least 0", field="bundles"
+            )
+        held = points.setdefault(quantity, cents)
+        if held != cents:
+            what = "the price of one ticket" if quantity == 1 else f"another bundle of {quantity}"
+            raise InvalidRequest(
+                f"bundle {quantity}:{cents} ({format_money(cents, currency)}) disagrees with {what} "
+                f"({format_money(held, currency)})",
+                field="bundles",
+            )
+    return [{"quantity": q, "amount_cents": c} for q, c in sorted(points.items())]
 
 
 def _public(row: Any) -> dict[str, Any]:
@@ -193,4 +217,5 @@ def raffle_info(raffle: dict[str, Any]) -> RaffleInfo:
         sales_open_at_ms=raffle["sales_open_at_ms"],
         sales_close_at_ms=raffle["sales_close_at_ms"],
         status=raffle["status"],
+        bundles_only=bool(raffle.get("bundles_only", False)),
     )

@@ -1,9 +1,12 @@
-"""Sale and void checks as objects (sans I/O): each takes a record and the batch context and
-returns the rejection it deserves, or ``None``.
+"""The server's judging of a batch: the shared rules of :mod:`sync_protocol.rules` (the very
+functions a device runs before it sells) plus what only the server knows (anchors it issued,
+numbers already sold, frozen ticket sets, earlier sales a void names).
 
-The server gathers the context (raffles, the device's grants and time anchors, the raffles
-whose ticket set is frozen for the draw, numbers already on record, earlier sales) once per
-batch; :func:`judge` then runs the rules over the records in order, so a void can name a sale
+Each rule takes a record and the batch context and returns the rejection it deserves, or
+``None``; a shared rule's rejection gets the record's ``seq`` and ``sale_id``. The server
+gathers the context (raffles, the device's grants and time anchors, the raffles whose ticket
+set is frozen for the draw, numbers already on record, earlier sales) once per batch;
+:func:`judge` then runs the rules over the records in order, so a void can name a sale
 earlier in the same batch and a number sold twice inside one batch is caught.
 """
 
@@ -13,32 +16,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from sync_protocol import rules
 from sync_protocol.errors import (
-    AmountMismatch,
     BadAnchor,
-    LeaseExpired,
-    OutsideGrant,
-    SaleAfterClose,
-    SaleBeforeOpen,
     SaleRejected,
     TicketSetFrozen,
     TicketSoldTwice,
-    UnknownRaffle,
     UnknownSale,
 )
 from sync_protocol.messages import SaleRecord, VoidRecord
+from sync_protocol.rules import RaffleTerms
+
+__all__ = ["BatchContext", "KnownSale", "RaffleTerms", "Record", "Rule", "judge"]
 
 Record = SaleRecord | VoidRecord
-
-
-@dataclass(frozen=True)
-class RaffleTerms:
-    raffle_id: str
-    currency: str
-    prices: dict[int, int]
-    sales_open_at_ms: int
-    sales_close_at_ms: int
-    status: str
 
 
 @dataclass
@@ -72,12 +63,15 @@ def _where(record: Record) -> dict[str, object]:
     return {"seq": record.seq, "sale_id": record.sale_id}
 
 
+def _at(record: Record, rejection: SaleRejected | None) -> SaleRejected | None:
+    """A shared rule's rejection, named for ``record`` (its ``seq`` and ``sale_id``)."""
+    if rejection is None:
+        return None
+    return type(rejection)(f"record {record.seq}: {rejection.detail}", **rejection.extra, **_where(record))
+
+
 def known_raffle(record: Record, ctx: BatchContext) -> SaleRejected | None:
-    if record.raffle_id not in ctx.raffles:
-        return UnknownRaffle(
-            f"record {record.seq} names raffle {record.raffle_id}, unknown at this venue", **_where(record)
-        )
-    return None
+    return _at(record, rules.check_known(ctx.raffles.get(record.raffle_id), record.raffle_id))
 
 
 def anchor_issued(record: Record, ctx: BatchContext) -> SaleRejected | None:
@@ -91,55 +85,32 @@ def anchor_issued(record: Record, ctx: BatchContext) -> SaleRejected | None:
     return None
 
 
-def within_lease(record: Record, ctx: BatchContext) -> SaleRejected | None:
-    if record.elapsed_ms > ctx.lease_s * 1000:
-        hours = record.elapsed_ms / 3_600_000
-        return LeaseExpired(
-            f"record {record.seq} was made {hours:.1f} h after the device's last sync; the offline lease is "
-            f"{ctx.lease_s / 3600:g} h",
-            **_where(record),
-        )
-    return None
+def sale_terms(record: Record, ctx: BatchContext) -> SaleRejected | None:
+    """The lease, the sales window and the price: :func:`sync_protocol.rules.check_sale_terms`."""
+    assert isinstance(record, SaleRecord)
+    verdict = rules.check_sale_terms(
+        ctx.raffles[record.raffle_id],
+        at_ms=record.anchored_time_ms,
+        elapsed_ms=record.elapsed_ms,
+        lease_s=ctx.lease_s,
+        quantity=len(record.numbers),
+        amount_minor=record.amount_cents,
+        currency=record.currency,
+    )
+    return _at(record, verdict)
 
 
-def sales_window(record: Record, ctx: BatchContext) -> SaleRejected | None:
-    terms = ctx.raffles[record.raffle_id]
-    when = record.anchored_time_ms
-    if terms.status == "cancelled" or when >= terms.sales_close_at_ms:
-        return SaleAfterClose(f"record {record.seq} was sold after raffle {record.raffle_id} closed", **_where(record))
-    if when < terms.sales_open_at_ms:
-        return SaleBeforeOpen(f"record {record.seq} was sold before raffle {record.raffle_id} opened", **_where(record))
-    return None
+def void_terms(record: Record, ctx: BatchContext) -> SaleRejected | None:
+    """The lease and the void window (no void after close): :func:`sync_protocol.rules.check_void_terms`."""
+    verdict = rules.check_void_terms(
+        ctx.raffles[record.raffle_id], at_ms=record.anchored_time_ms, elapsed_ms=record.elapsed_ms, lease_s=ctx.lease_s
+    )
+    return _at(record, verdict)
 
 
 def within_grant(record: Record, ctx: BatchContext) -> SaleRejected | None:
     assert isinstance(record, SaleRecord)
-    ranges = ctx.grants.get(record.raffle_id, [])
-    for number in record.numbers:
-        for first, last in ranges:
-            if first <= number <= last:
-                break
-        else:
-            return OutsideGrant(
-                f"record {record.seq} sells number {number}, outside every grant of the device",
-                number=number,
-                **_where(record),
-            )
-    return None
-
-
-def price_matches(record: Record, ctx: BatchContext) -> SaleRejected | None:
-    assert isinstance(record, SaleRecord)
-    terms = ctx.raffles[record.raffle_id]
-    expected = terms.prices.get(len(record.numbers))
-    if record.currency.upper() != terms.currency or expected != record.amount_cents:
-        what = f"{expected} {terms.currency}" if expected is not None else "not a price point"
-        return AmountMismatch(
-            f"record {record.seq} charges {record.amount_cents} {record.currency} for {len(record.numbers)} "
-            f"ticket(s); the raffle says {what}",
-            **_where(record),
-        )
-    return None
+    return _at(record, rules.check_grant(record.numbers, ctx.grants.get(record.raffle_id, [])))
 
 
 def not_sold_twice(record: Record, ctx: BatchContext) -> SaleRejected | None:
@@ -181,14 +152,12 @@ def ticket_set_open(record: Record, ctx: BatchContext) -> SaleRejected | None:
 SALE_RULES: Sequence[Rule] = (
     known_raffle,
     anchor_issued,
-    within_lease,
-    sales_window,
+    sale_terms,
     within_grant,
-    price_matches,
     not_sold_twice,
     ticket_set_open,
 )
-VOID_RULES: Sequence[Rule] = (known_raffle, anchor_issued, void_target, ticket_set_open)
+VOID_RULES: Sequence[Rule] = (known_raffle, anchor_issued, void_terms, void_target, ticket_set_open)
 
 
 def judge(records: Sequence[Record], ctx: BatchContext) -> list[SaleRejected | None]:

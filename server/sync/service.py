@@ -144,17 +144,8 @@ def _context(
     *,
     careful: bool,
 ) -> BatchContext:
-    raffles = {
-        r["id"]: RaffleTerms(
-            raffle_id=r["id"],
-            currency=r["currency"],
-            prices={p["quantity"]: p["amount_cents"] for p in r["price_points"]},
-            sales_open_at_ms=r["sales_open_at_ms"],
-            sales_close_at_ms=r["sales_close_at_ms"],
-            status=r["status"],
-        )
-        for r in venue_raffles
-    }
+    # Judged on the very terms the devices are sent (RaffleInfo), through the rules they apply.
+    raffles = {r["id"]: RaffleTerms.of(raffle_info(r)) for r in venue_raffles}
     # The numbers on record are looked up when a first attempt met one (UNIQUE(raffle_id, number)
     # is the guard either way); a batch's own repeats are caught by the rules as they go.
     by_raffle: dict[str, list[int]] = {}

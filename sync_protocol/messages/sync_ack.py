@@ -19,7 +19,10 @@ class PricePoint(Message):
 
 
 class RaffleInfo(Message):
-    """A raffle as devices see it: prices and when sales open and close."""
+    """A raffle as devices see it: prices and when sales open and close.
+
+    What a sale costs is :func:`sync_protocol.rules.sale_amount` of these terms.
+    """
 
     raffle_id: str
     name: str
@@ -28,13 +31,10 @@ class RaffleInfo(Message):
     sales_open_at_ms: int
     sales_close_at_ms: int
     status: Literal["scheduled", "open", "closed", "cancelled"]
-
-    def amount_for(self, quantity: int) -> int | None:
-        """The price of ``quantity`` tickets if it is a price point, else ``None``."""
-        for point in self.price_points:
-            if point.quantity == quantity:
-                return point.amount_cents
-        return None
+    #: only the price points may be sold; otherwise any quantity also sells as singles
+    #: (``sync_protocol.rules.sale_amount``). Optional: absent (``None``) means false, and an
+    #: absent member stays absent when the message is encoded again.
+    bundles_only: bool | None = None
 
 
 class RejectedRecord(Message):

@@ -29,6 +29,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
 
+from sync_protocol import rules
 from sync_protocol.chain import verify_chain
 from sync_protocol.errors import TombolaError
 from sync_protocol.messages import (
@@ -370,6 +371,9 @@ class FakeServer:
             target = sales.get(record.voids)
             if target is None or target.status != "accepted" or record.voids in voided:
                 return "unknown_sale", f"void {record.seq} names no voidable sale"
+            after_close = rules.check_void_window(rules.RaffleTerms.of(info), record.anchored_time_ms)
+            if after_close is not None:
+                return after_close.code, f"record {record.seq}: {after_close.detail}"
             return "", ""
         if info.status == "cancelled" or record.anchored_time_ms >= info.sales_close_at_ms:
             return "sale_after_close", f"record {record.seq} was sold after close"
@@ -386,4 +390,7 @@ class FakeServer:
             owner = taken.get((record.raffle_id, number))
             if owner is not None and owner != record.sale_id:
                 return "ticket_sold_twice", f"record {record.seq} sells {number} twice"
+        price = rules.check_price(rules.RaffleTerms.of(info), len(record.numbers), record.amount_cents, record.currency)
+        if price is not None:
+            return price.code, f"record {record.seq}: {price.detail}"
         return "", ""

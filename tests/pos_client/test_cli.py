@@ -42,8 +42,8 @@ def test_full_flow_with_json(run: Any, server: FakeServer, tmp_path: Path) -> No
     assert set(sale) >= {"id", "numbers", "codes", "amount_cents", "seq"}
     assert (sale["numbers"], sale["amount_cents"], sale["seq"], len(sale["codes"])) == ([1, 2, 3], 1200, 1, 3)
 
-    odd = _json(run("sell", "--raffle", "R1", "--quantity", "2", "--amount-cents", "800", "--json"))
-    assert (odd["numbers"], odd["amount_cents"]) == ([4, 5], 800)
+    singles = _json(run("sell", "--raffle", "R1", "--quantity", "2", "--json"))
+    assert (singles["numbers"], singles["amount_cents"], singles["amount"]) == ([4, 5], 1000, "10.00 EUR")
 
     voided = _json(run("void", sale["id"], "--reason", "changed mind", "--json"))
     assert (voided["voids"], voided["seq"]) == (sale["id"], 3)
@@ -80,7 +80,7 @@ def test_refusal_prints_code_and_detail_and_exits_1(run: Any) -> None:
     assert result.stdout == ""
 
     run("enroll", CODE, "--server", BASE_URL)
-    result = run("sell", "--raffle", "R1", "--quantity", "2", "--json")
+    result = run("sell", "--raffle", "R1", "--quantity", "1001", "--json")
     assert (result.exit_code, result.stderr.split(":")[0]) == (1, "bad_quantity")
 
     result = run("void", "nope", "--reason", "x")
@@ -91,6 +91,23 @@ def test_server_refusal_exits_1_with_the_servers_code(run: Any) -> None:
     result = run("enroll", "BAD-CODE", "--server", BASE_URL)
     assert result.exit_code == 1
     assert result.stderr.startswith("enrollment_code_invalid: ")
+
+
+def test_sell_charges_the_raffles_price_and_the_server_accepts_it(run: Any, server: FakeServer) -> None:
+    """Issue 9: on a raffle priced 5.00 with no bundles, ``sell --quantity 3`` was refused, and
+    ``--amount-cents 1500`` (or 777, or 1) sold and was rejected at sync (amount_mismatch)."""
+    server.add_raffle("R2", price_points=((1, 500),), currency="USD")
+    run("enroll", CODE, "--server", BASE_URL)
+
+    result = run("sell", "--raffle", "R2", "--quantity", "3")
+    assert result.exit_code == 0, result.stderr
+    assert "3 ticket(s), 15.00 USD" in result.stdout
+    for amount in ("1500", "777", "1"):
+        refused = run("sell", "--raffle", "R2", "--quantity", "3", "--amount-cents", amount)
+        assert refused.exit_code == 2 and "--amount-cents" in refused.stderr  # no such option: the device prices
+
+    synced = _json(run("sync", "--json"))
+    assert (synced["acked_seq"], synced["rejections"]) == (1, [])
 
 
 def test_usage_errors_are_clicks(run: Any) -> None:

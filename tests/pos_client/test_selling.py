@@ -43,9 +43,39 @@ def test_sale_takes_the_lowest_numbers_and_the_price_point(enrolled: PosClient, 
     assert enrolled.status().raffles[0].numbers_left == 94
 
 
-def test_explicit_amount_allows_a_quantity_that_is_not_a_price_point(enrolled: PosClient) -> None:
-    sale = enrolled.sell("R1", 2, amount_cents=900)
-    assert (sale.numbers, sale.amount_cents) == ([1, 2], 900)
+def test_a_quantity_that_is_no_price_point_sells_as_singles(enrolled: PosClient) -> None:
+    """Issue 9: quantity 2 (R1: 1 for 5.00, 3 for 12.00, 5 for 20.00) used to be refused
+    unless the caller gave an amount; singles stay on sale at the single price."""
+    sale = enrolled.sell("R1", 2)
+    assert (sale.numbers, sale.amount_cents, sale.amount) == ([1, 2], 1000, "10.00 EUR")
+    assert enrolled.sell("R1", 7).amount_cents == 3500  # 7 x 5.00, not a bundle
+
+
+@pytest.mark.parametrize("amount", [1500, 777, 1, 0, -1])
+def test_an_amount_other_than_the_raffles_price_is_refused(enrolled: PosClient, amount: int) -> None:
+    """Issue 9: ``amount_cents`` other than the price sold, and the server then rejected the
+    sale at sync (amount_mismatch): money taken, refund owed. Now nothing is written."""
+    with pytest.raises(SaleRefused) as info:
+        enrolled.sell("R1", 2, amount_cents=amount)
+    assert info.value.code == "bad_amount"
+    assert "10.00 EUR" in info.value.detail
+    assert enrolled.status().last_seq == 0
+
+
+def test_the_amount_shown_to_the_customer_sells(enrolled: PosClient) -> None:
+    assert enrolled.sell("R1", 3, amount_cents=1200).amount_cents == 1200
+
+
+def test_a_bundles_only_raffle_refuses_other_quantities(
+    enrolled: PosClient, server: FakeServer, clock: ManualClock
+) -> None:
+    server.update_raffle("R1", bundles_only=True)
+    enrolled.sync()
+    with pytest.raises(SaleRefused) as info:
+        enrolled.sell("R1", 2)
+    assert info.value.code == "bad_quantity"
+    assert "bundles only" in info.value.detail
+    assert [enrolled.sell("R1", q).amount_cents for q in (1, 3, 5)] == [500, 1200, 2000]
 
 
 def test_sale_spans_two_grants(enrolled: PosClient, server: FakeServer) -> None:
@@ -53,7 +83,7 @@ def test_sale_spans_two_grants(enrolled: PosClient, server: FakeServer) -> None:
     server.next_number["R1"] = 1000  # numbers 101..999 went to other devices
     second = server.issue_grant(device_id, "R1", 10)
     assert enrolled.sync().new_grants == [second.grant_id]
-    enrolled.sell("R1", 98, amount_cents=0)
+    enrolled.sell("R1", 98)
 
     sale = enrolled.sell("R1", 5)
 
@@ -70,7 +100,7 @@ def _revoke_device(pos: PosClient, server: FakeServer, clock: ManualClock) -> No
 
 
 def _exhaust(pos: PosClient, server: FakeServer, clock: ManualClock) -> None:
-    pos.sell("R1", 100, amount_cents=0)
+    pos.sell("R1", 100)
 
 
 def _expire_lease(pos: PosClient, server: FakeServer, clock: ManualClock) -> None:
@@ -84,7 +114,7 @@ def _pass_close_time(pos: PosClient, server: FakeServer, clock: ManualClock) -> 
 
 
 def _close_raffle(pos: PosClient, server: FakeServer, clock: ManualClock) -> None:
-    server.update_raffle("R1", status="closed")
+    server.update_raffle("R1", status="closed", sales_close_at_ms=clock.wall_ms())  # as a server closes
     pos.sync()
 
 
@@ -118,7 +148,7 @@ Setup = Callable[[PosClient, FakeServer, ManualClock], None]
 REFUSALS: dict[str, tuple[Setup, dict[str, object], str]] = {
     "revoked device": (_revoke_device, {}, "revoked"),
     "numbers exhausted": (_exhaust, {}, "numbers_exhausted"),
-    "more numbers than left": (_nothing, {"quantity": 101, "amount_cents": 1}, "numbers_exhausted"),
+    "more numbers than left": (_nothing, {"quantity": 101}, "numbers_exhausted"),
     "grant revoked": (_revoke_grant, {}, "numbers_exhausted"),
     "lease expired": (_expire_lease, {}, "offline_lease_expired"),
     "close time passed": (_pass_close_time, {}, "raffle_closed"),
@@ -127,10 +157,10 @@ REFUSALS: dict[str, tuple[Setup, dict[str, object], str]] = {
     "sales not open": (_open_later, {}, "sales_not_open"),
     "clock went backwards": (_set_clock_back, {}, "clock_backwards"),
     "unknown raffle": (_nothing, {"raffle_id": "R9"}, "raffle_not_known"),
-    "quantity not a price point": (_nothing, {"quantity": 2}, "bad_quantity"),
     "quantity zero": (_nothing, {"quantity": 0}, "bad_quantity"),
     "quantity too large": (_nothing, {"quantity": 1001, "amount_cents": 1}, "bad_quantity"),
     "negative amount": (_nothing, {"amount_cents": -1}, "bad_amount"),
+    "amount not the price": (_nothing, {"amount_cents": 499}, "bad_amount"),
     "unknown payment method": (_nothing, {"payment": "bitcoin"}, "bad_payment"),
     "seller id too long": (_nothing, {"seller_id": "x" * 65}, "bad_input"),
 }
@@ -184,7 +214,7 @@ def test_sync_renews_the_lease(enrolled: PosClient, server: FakeServer, clock: M
 def test_refusal_then_sale_keeps_the_chain_gapless(enrolled: PosClient) -> None:
     enrolled.sell("R1", 1)
     with pytest.raises(SaleRefused):
-        enrolled.sell("R1", 2)
+        enrolled.sell("R1", 1, amount_cents=1)
     assert enrolled.sell("R1", 1).seq == 2
 
 

@@ -33,7 +33,7 @@ def test_pending_counts_unacknowledged_records(enrolled: PosClient) -> None:
 
 
 def test_numbers_80pct_used(enrolled: PosClient) -> None:
-    enrolled.sell("R1", 79, amount_cents=0)
+    enrolled.sell("R1", 79)
     assert "numbers_80pct_used" not in _codes(enrolled)
     enrolled.sell("R1", 1)
     assert "numbers_80pct_used" in _codes(enrolled)

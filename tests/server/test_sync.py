@@ -199,7 +199,7 @@ def test_each_business_rule_refuses_the_whole_batch(
     elif case == "unknown_raffle":
         device.sale("rf-NOPE", numbers=[7])
     elif case == "amount":
-        device.sale(seeded.raffle_id, 2, amount_cents=1000)
+        device.sale(seeded.raffle_id, 2, amount_cents=999)  # two singles cost 1000
     elif case == "anchor":
         device.sale(seeded.raffle_id, anchor_ms=device.anchor_ms - 60_000)
     elif case == "void_unknown":

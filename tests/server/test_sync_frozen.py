@@ -74,9 +74,10 @@ def test_a_void_after_the_freeze_is_rejected_and_the_rest_accepted(
     s1 = device.sale(seeded.raffle_id, 5)
     device.sale(seeded.raffle_id, 1)
     device.sync(client, 1)
+    before_close = device.anchor_ms
     freeze(client, tombola, seeded, clock, device, device.seq)
     root = tombola.core.draw_status(seeded.raffle_id)["ticket_root"]
-    void = device.void(s1)  # seq 3: its raffle is frozen
+    void = device.void(s1, anchor_ms=before_close)  # seq 3, made before close: its raffle is frozen
     other = device.sale(second_raffle, 5)  # seq 4: another raffle, still selling
     resp = device.post(client, device.batch(3))
     assert resp.status_code == 409, resp.text
@@ -132,8 +133,9 @@ def test_a_freeze_between_judging_and_recording_is_judged_again(
     device.enroll(client, seeded.code)
     s1 = device.sale(seeded.raffle_id, 5)
     device.sync(client, 1)
+    before_close = device.anchor_ms
     freeze(client, tombola, seeded, clock, device, device.seq)
-    void = device.void(s1)
+    void = device.void(s1, anchor_ms=before_close)  # made before close (a void after close is sale_after_close)
     real = tombola.core.frozen_raffles
     calls: list[int] = []
 
@@ -150,7 +152,7 @@ def test_a_freeze_between_judging_and_recording_is_judged_again(
     assert statuses(tombola, seeded.raffle_id) == {"sold": 5}
     # Judged stale both times: the core's error reaches the device (nothing written).
     monkeypatch.setattr(tombola.core, "frozen_raffles", lambda _ids: set())
-    device.void(s1)
+    device.void(s1, anchor_ms=before_close)
     resp = device.post(client, device.batch(3))
     assert (resp.status_code, resp.json()["error"]) == (409, "ticket_set_frozen")
     assert "seq" not in resp.json()

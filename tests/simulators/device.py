@@ -109,7 +109,14 @@ class RawDevice:
         assert isinstance(out, SaleRecord)
         return out
 
-    def void(self, sale: SaleRecord, reason: str = "customer changed mind", elapsed_ms: int = 2000) -> VoidRecord:
+    def void(
+        self,
+        sale: SaleRecord,
+        reason: str = "customer changed mind",
+        elapsed_ms: int = 2000,
+        anchor_ms: int | None = None,
+    ) -> VoidRecord:
+        anchor = self.anchor_ms if anchor_ms is None else anchor_ms
         rec = VoidRecord(
             sale_id=str(uuid6.uuid7()),
             device_id=self.device_id,
@@ -117,8 +124,8 @@ class RawDevice:
             raffle_id=sale.raffle_id,
             voids=sale.sale_id,
             reason=reason,
-            device_time_ms=self.anchor_ms + elapsed_ms,
-            anchor_ms=self.anchor_ms,
+            device_time_ms=anchor + elapsed_ms,
+            anchor_ms=anchor,
             elapsed_ms=elapsed_ms,
             prev_hash=self.head,
         )

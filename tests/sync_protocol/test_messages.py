@@ -15,7 +15,6 @@ from sync_protocol.messages import (
     MAX_BATCH_RECORDS,
     EnrollmentRequest,
     ExportTrailer,
-    PricePoint,
     RaffleInfo,
     RangeGrant,
     SaleRecord,
@@ -361,19 +360,22 @@ def test_parse_record_names_the_field_and_seq() -> None:
         parse_record("not an object")
 
 
-def test_amount_for_price_points() -> None:
-    raffle = RaffleInfo(
-        raffle_id="r",
-        name="n",
-        currency="EUR",
-        sales_open_at_ms=0,
-        sales_close_at_ms=1,
-        status="open",
-        price_points=[PricePoint(quantity=1, amount_cents=500), PricePoint(quantity=5, amount_cents=1000)],
-    )
-    assert raffle.amount_for(1) == 500
-    assert raffle.amount_for(5) == 1000
-    assert raffle.amount_for(2) is None
+def test_raffle_info_bundles_only_is_optional_and_defaults_to_false() -> None:
+    """An outside server that does not send ``bundles_only`` still speaks the protocol."""
+    wire = {
+        "raffle_id": "r",
+        "name": "n",
+        "currency": "EUR",
+        "sales_open_at_ms": 0,
+        "sales_close_at_ms": 1,
+        "status": "open",
+        "price_points": [{"quantity": 1, "amount_cents": 500}],
+    }
+    assert not RaffleInfo.from_dict(wire).bundles_only
+    assert RaffleInfo.from_dict(wire).to_dict() == wire  # re-encoded as received
+    for flag in (True, False):
+        sent = {**wire, "bundles_only": flag}
+        assert (RaffleInfo.from_dict(sent).bundles_only, RaffleInfo.from_dict(sent).to_dict()) == (flag, sent)
 
 
 def test_message_must_be_an_object() -> None:
