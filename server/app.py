@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 
 from gli_core.router import audit_router, audit_scope, draw_router, get_core
@@ -146,7 +147,9 @@ def create_app(settings: Settings | None = None, tombola: Tombola | None = None)
         if owned:
             app.state.tombola.close()
 
-    app = FastAPI(title="Tombola", version="0.1.0", lifespan=lifespan)
+    # /docs and /redoc load Swagger UI and ReDoc from the installed fastapi-offline package
+    # (served under /static-offline-docs), never from a CDN: the system is offline-first.
+    app = FastAPIOffline(title="Tombola", version="0.1.0", lifespan=lifespan)
     app.state.tombola = tombola
 
     @app.exception_handler(TombolaError)
