@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sync_protocol import errors as protocol
 from sync_protocol.errors import TombolaError
 
 
@@ -62,3 +63,40 @@ class NumberTaken(CoreError):
 class RateLimited(CoreError):
     code = "rate_limited"
     status = 429
+
+
+class NotEnoughNumbers(CoreError):
+    """A grant of an exact size (an admin's extension) asks for more numbers than the raffle has
+    left to grant; ``left`` says how many there are. Nothing is granted (no silent cut)."""
+
+    code = "not_enough_numbers"
+    status = 409
+
+
+class NumberOutsideSpace(CoreError):
+    """A recording names a number outside the raffle's number space (1..number_space)."""
+
+    code = "number_outside_space"
+    status = 422
+
+
+# The core's own guards of sale rules the server judges first (sync_protocol's sale rejections):
+# the same errors, raised by the core inside the recording's transaction when a caller asks it to
+# record what the rule refuses. Nothing of the recording is written.
+
+
+class TicketSetFrozen(protocol.TicketSetFrozen, CoreError):
+    """The raffle's ticket set is frozen for its draw. The same error (code and meaning) as the sale
+    rejection :class:`sync_protocol.errors.TicketSetFrozen`: the core's own guard of the rule."""
+
+
+class SaleAfterClose(protocol.SaleAfterClose, CoreError):
+    """A sale made at or after the raffle's sales close, or of a cancelled raffle."""
+
+
+class SaleBeforeOpen(protocol.SaleBeforeOpen, CoreError):
+    """A sale made before the raffle's sales opened."""
+
+
+class OutsideGrant(protocol.OutsideGrant, CoreError):
+    """A sale names a number outside every active grant of the recording device for the raffle."""

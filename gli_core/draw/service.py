@@ -14,7 +14,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from sqlalchemy import Engine, and_, insert, select, update
 from sqlalchemy.engine import Connection
@@ -24,14 +24,34 @@ from gli_core.audit.entry import AuditEvent, current_actor, parse_entry
 from gli_core.audit.note import verifier_key
 from gli_core.draw import proof as proofs
 from gli_core.draw.selection import DrawTicket, RedrawRequest, TicketList, parse_prize_table
-from gli_core.draw.state_machine import DrawEvent, DrawState, InvalidTransition, decide
+from gli_core.draw.state_machine import FROZEN, DrawEvent, DrawState, InvalidTransition, decide
 from gli_core.draw.vrf import VrfPublicKey
-from gli_core.errors import CoreError, RaffleNotFound
-from gli_core.registry import DEVICE_SYNC, DRAW, GRANT, ONLINE_DEVICE, RAFFLE, TICKET, Registry
-from sync_protocol.errors import TicketSetFrozen as RecordTicketSetFrozen
+from gli_core.errors import CoreError, RaffleNotFound, TicketSetFrozen
+from gli_core.tables import DEVICE_SYNC, DRAW, GRANT, ONLINE_DEVICE, RAFFLE, TICKET
+
+if TYPE_CHECKING:
+    from gli_core.audit.log import AuditLog
+
+__all__ = [
+    "DEFAULT_PRIZE_TABLE",
+    "FROZEN",
+    "AuditHolder",
+    "DrawNotReady",
+    "DrawService",
+    "ReconciliationBlocked",
+    "TicketLeafMismatch",
+    "TicketSetFrozen",
+    "VrfSigner",
+]
 
 DEFAULT_PRIZE_TABLE: list[dict[str, Any]] = [{"tier": "50/50", "count": 1, "kind": "percent_of_sales", "percent": 50}]
-FROZEN = (DrawState.RECONCILED, DrawState.DRAWN, DrawState.PUBLISHED)
+
+
+class AuditHolder(Protocol):
+    """What the draw engine needs of the registry: the audit log its transitions append to (the
+    draw engine imports nothing of :mod:`gli_core.registry`, which uses the draw's encodings)."""
+
+    audit: AuditLog | None
 
 
 class ReconciliationBlocked(CoreError):
@@ -44,11 +64,6 @@ class ReconciliationBlocked(CoreError):
 class DrawNotReady(CoreError):
     code = "draw_not_ready"
     status = 409
-
-
-class TicketSetFrozen(RecordTicketSetFrozen, CoreError):
-    """The raffle's ticket set is frozen for its draw. The same error (code and meaning) as the sale
-    rejection :class:`sync_protocol.errors.TicketSetFrozen`: the core's own guard of the rule."""
 
 
 class TicketLeafMismatch(CoreError):
@@ -74,7 +89,7 @@ class DrawService:
     def __init__(
         self,
         engine: Engine,
-        registry: Registry,
+        registry: AuditHolder,
         vrf_key: Callable[[str | None], VrfSigner],
         random_bytes: Callable[[int, str, str], bytes],
         clock: Callable[[], int] = _now,

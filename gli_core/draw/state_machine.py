@@ -49,6 +49,8 @@ _NEXT: dict[tuple[DrawState, DrawEvent], DrawState] = {
     (DrawState.DRAWN, DrawEvent.PUBLISH): DrawState.PUBLISHED,
 }
 CANCELLABLE = frozenset({DrawState.SCHEDULED, DrawState.SALES_OPEN, DrawState.SALES_CLOSED, DrawState.RECONCILED})
+#: states in which the raffle's ticket set is frozen for the draw: nothing is recorded or voided
+FROZEN = (DrawState.RECONCILED, DrawState.DRAWN, DrawState.PUBLISHED)
 
 
 @dataclass(frozen=True)

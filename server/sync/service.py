@@ -312,7 +312,16 @@ def _apply_batch(
                 if verdict is not None and not accept_rejections and (record.seq, verdict.code) not in acknowledged:
                     raise verdict
             tickets = [
-                TicketSale(r.sale_id, r.device_id, r.seq, r.raffle_id, tuple(r.numbers), r.hash, r.amount_cents)
+                TicketSale(
+                    r.sale_id,
+                    r.device_id,
+                    r.seq,
+                    r.raffle_id,
+                    tuple(r.numbers),
+                    r.hash,
+                    r.amount_cents,
+                    r.anchored_time_ms,
+                )
                 for r, v in zip(new, verdicts, strict=True)
                 if v is None and isinstance(r, SaleRecord)
             ]

@@ -179,7 +179,7 @@ def test_the_freeze_and_a_recording_never_interleave(
     import threading
 
     from gli_core.api import TicketSale
-    from gli_core.registry import Registry
+    from gli_core.registry.tickets import _hold_draws
 
     device = sell_and_close(client, tombola, seeded, clock)
     clock.advance(1000)
@@ -189,7 +189,7 @@ def test_the_freeze_and_a_recording_never_interleave(
     before = tombola.core.count_tickets(seeded.raffle_id).get("sold", 0)
     conn = tombola.core.engine.connect()
     txn = conn.begin()
-    Registry._refuse_frozen(conn, [late], ())  # the recording has begun and holds the draw row
+    _hold_draws(conn, [late], ())  # the recording has begun and holds the draw row
     done = threading.Event()
     worker = threading.Thread(target=lambda: (tombola.core.draw_initiate(seeded.raffle_id), done.set()))
     worker.start()
