@@ -431,7 +431,7 @@ def test_the_access_commands(run, tmp_path: Path, db_backend: DbUrls) -> None:  
     assert seen[2]["payload"]["reason"] == "HSM outage" and seen[2]["payload"]["token_id"] == bg["id"]
 
 
-def test_access_errors_exit_2_with_the_code(
+def test_access_refusals_exit_1_with_the_code_and_usage_errors_2(
     run, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:  # type: ignore[no-untyped-def]
     for argv, code in [
@@ -442,7 +442,7 @@ def test_access_errors_exit_2_with_the_code(
         monkeypatch.setattr(sys, "argv", ["tombola", *argv])
         with pytest.raises(SystemExit) as exited:
             main()
-        assert exited.value.code == 2
+        assert exited.value.code == 1
         assert capsys.readouterr().err.startswith(f"{code}: ")
     monkeypatch.setattr(sys, "argv", ["tombola", "access", "break-glass"])  # --reason is required
     with pytest.raises(SystemExit) as exited:
