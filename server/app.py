@@ -13,15 +13,18 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
+from sqlalchemy.exc import DataError, IntegrityError
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gli_core.router import audit_router, audit_scope, draw_router, get_core
+from gli_core.router import audit_router, audit_scope, draw_router, get_core, raffle_canceller
 from gli_core.router import router as core_ticket_router
 from server import audit
 from server.config import Settings
 from server.context import Tombola
 from server.deps import AdminDep, audit_scope_of
-from server.endpoints import admin_router, device_router, interface_router
+from server.endpoints import admin_router, cancel_through_service, device_router, interface_router
+from server.errors import Conflict, HttpRefused, MethodNotAllowed, NotFound, ValueOutOfRange
 from server.maintenance import AuditUpkeep
 from sync_protocol.errors import PayloadTooLarge, TombolaError
 
@@ -162,11 +165,38 @@ def create_app(settings: Settings | None = None, tombola: Tombola | None = None)
         where = ".".join(str(p) for p in first["loc"])
         return JSONResponse({"error": "malformed", "detail": f"{where}: {first['msg']}", "field": where}, 422)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        """Unknown URLs and wrong methods answer in the same error body as every other error."""
+        err: TombolaError
+        if exc.status_code == 404:
+            err = NotFound(f"no such URL: {request.url.path}")
+        elif exc.status_code == 405:
+            err = MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}")
+        else:
+            err = HttpRefused(str(exc.detail))
+        return JSONResponse(err.to_dict(), status_code=exc.status_code, headers=exc.headers)
+
+    # A safety net: the request models bound every field to fit its column, so the database
+    # refusing a value of a request is a missing bound (logged), answered as the client's error.
+    @app.exception_handler(DataError)
+    async def data_error(request: Request, exc: DataError) -> JSONResponse:
+        log.error("the database refused a value of %s %s: %s", request.method, request.url.path, exc.orig)
+        err = ValueOutOfRange("a value of the request is out of the range the server can store")
+        return JSONResponse(err.to_dict(), status_code=err.status)
+
+    @app.exception_handler(IntegrityError)
+    async def integrity_error(request: Request, exc: IntegrityError) -> JSONResponse:
+        log.error("the database refused %s %s as a conflict: %s", request.method, request.url.path, exc.orig)
+        err = Conflict("the request conflicts with what the server holds")
+        return JSONResponse(err.to_dict(), status_code=err.status)
+
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     app.dependency_overrides[get_core] = lambda: app.state.tombola.core
+    app.dependency_overrides[raffle_canceller] = cancel_through_service  # one cancel, both databases
     app.include_router(device_router)
     app.include_router(admin_router)
     # The interface layer and the core's own API are for operators' systems, never the public.

@@ -5,11 +5,12 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Query, Request
+from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
@@ -19,8 +20,9 @@ from server.errors import InvalidRequest
 from server.raffles import service as raffles
 from server.reconcile import service as reconcile
 from server.sync import service as sync
-from sync_protocol.errors import Malformed
+from sync_protocol.bounds import INT32_MAX, NO_NUL, Millis, Text32, Text500
 from sync_protocol.messages import EnrollmentRequest, SyncBatch
+from sync_protocol.strict_json import loads_strict
 
 device_router = APIRouter(prefix="/v1", tags=["devices"])
 admin_router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[AdminDep])
@@ -28,11 +30,8 @@ interface_router = APIRouter(tags=["interface"])
 
 
 async def _json(request: Request) -> Any:
-    body = await request.body()
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise Malformed(f"the body is not JSON: {exc}") from exc
+    """The body as I-JSON (``malformed`` for invalid JSON or a duplicate member name)."""
+    return loads_strict(await request.body())
 
 
 @device_router.post("/devices/enroll", status_code=201)
@@ -65,29 +64,41 @@ async def ingest_export(request: Request, app: AppDep) -> dict[str, Any]:
     return result
 
 
+# Every member is bounded to fit its column on both backends (docs/sync-protocol.md section 4):
+# an input out of bounds is ``malformed`` (422), never a database error.
+#: an id in a URL (looked up, never stored): no U+0000, which PostgreSQL refuses in a parameter
+IdPath = Annotated[str, PathParam(max_length=64, pattern=NO_NUL)]
+IdQuery = Annotated[str | None, Query(max_length=64, pattern=NO_NUL)]
+Name = Annotated[str, Field(min_length=1, max_length=200, pattern=NO_NUL)]
+#: a bundle: (quantity, amount_cents); a sale carries at most 1,000 numbers
+Bundle = tuple[Annotated[int, Field(ge=1, le=1000)], Annotated[int, Field(ge=0, le=INT32_MAX)]]
+
+
 class VenueCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
+    name: Name
 
 
 class RaffleCreateBody(BaseModel):
-    venue_id: str
-    name: str = Field(min_length=1, max_length=200)
-    price_cents: int = Field(ge=0)
-    numbers: int = Field(ge=1)
-    closes_at_ms: int
-    opens_at_ms: int | None = None
-    bundles: list[tuple[int, int]] = Field(default_factory=list)
-    currency: str = "USD"
+    venue_id: Text32
+    name: Name
+    price_cents: int = Field(ge=0, le=INT32_MAX)
+    #: the number space; the core's next free number (numbers + 1) must fit an INTEGER column too
+    numbers: int = Field(ge=1, le=INT32_MAX - 1)
+    closes_at_ms: Millis
+    opens_at_ms: Millis | None = None
+    bundles: list[Bundle] = Field(default_factory=list, max_length=100)
+    bundles_only: bool = False
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$", description="ISO 4217 code")
 
 
 class ExtendBody(BaseModel):
-    raffle_id: str
+    raffle_id: Text32
     numbers: int = Field(ge=1, le=100_000)
-    reason: str = Field(min_length=1, max_length=500)
+    reason: Text500 = Field(min_length=1)
 
 
 class RevokeBody(BaseModel):
-    reason: str = ""
+    reason: Text500 = ""
 
 
 @admin_router.post("/venues", status_code=201)
@@ -107,50 +118,78 @@ def create_raffle(body: RaffleCreateBody, app: AppDep) -> dict[str, Any]:
             sales_close_at_ms=body.closes_at_ms,
             sales_open_at_ms=body.opens_at_ms,
             bundles=tuple(body.bundles),
+            bundles_only=body.bundles_only,
             currency=body.currency,
         ),
     )
 
 
 @admin_router.get("/raffles")
-def list_raffles(app: AppDep, venue_id: str | None = None) -> list[dict[str, Any]]:
+def list_raffles(app: AppDep, venue_id: IdQuery = None) -> list[dict[str, Any]]:
     return raffles.list_raffles(app, venue_id)
 
 
 @admin_router.post("/raffles/{raffle_id}/close")
-def close_raffle(raffle_id: str, app: AppDep) -> dict[str, Any]:
+def close_raffle(raffle_id: IdPath, app: AppDep) -> dict[str, Any]:
     return raffles.close_raffle(app, raffle_id)
 
 
 @admin_router.get("/raffles/{raffle_id}/reconciliation")
-def reconciliation(raffle_id: str, app: AppDep) -> dict[str, Any]:
+def reconciliation(raffle_id: IdPath, app: AppDep) -> dict[str, Any]:
     return reconcile.report(app, raffle_id)
 
 
 @admin_router.post("/venues/{venue_id}/enrollment-codes", status_code=201)
-def enrollment_code(venue_id: str, app: AppDep) -> dict[str, Any]:
+def enrollment_code(venue_id: IdPath, app: AppDep) -> dict[str, Any]:
     return enrollment.create_enrollment_code(app, venue_id)
 
 
 @admin_router.get("/devices")
-def list_devices(app: AppDep, venue_id: str | None = None) -> list[dict[str, Any]]:
+def list_devices(app: AppDep, venue_id: IdQuery = None) -> list[dict[str, Any]]:
     return enrollment.list_devices(app, venue_id)
 
 
 @admin_router.post("/devices/{device_id}/revoke")
-def revoke_device(device_id: str, body: RevokeBody, app: AppDep) -> dict[str, Any]:
+def revoke_device(device_id: IdPath, body: RevokeBody, app: AppDep) -> dict[str, Any]:
     return enrollment.revoke_device(app, device_id, body.reason)
 
 
 @admin_router.post("/devices/{device_id}/extend", status_code=201)
-def extend_device(device_id: str, body: ExtendBody, app: AppDep) -> dict[str, Any]:
+def extend_device(device_id: IdPath, body: ExtendBody, app: AppDep) -> dict[str, Any]:
     grant = enrollment.extend_device(app, device_id, body.raffle_id, body.numbers, body.reason)
     return grant.to_dict()
 
 
+class ReasonBody(BaseModel):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class VoidRemainderBody(ReasonBody):
+    raffle_id: str = Field(min_length=1, max_length=64)
+
+
+@admin_router.post("/raffles/{raffle_id}/cancel")
+def cancel_raffle(raffle_id: str, body: ReasonBody, app: AppDep) -> dict[str, Any]:
+    """Cancel the raffle before its draw, in the core and the business database (idempotent)."""
+    return raffles.cancel_raffle(app, raffle_id, body.reason)
+
+
+@admin_router.post("/devices/{device_id}/void-remainder")
+def void_remainder(device_id: str, body: VoidRemainderBody, app: AppDep) -> dict[str, Any]:
+    """Void a lost device's unsynced remainder of a raffle so its draw can go ahead."""
+    return enrollment.void_remainder(app, device_id, body.raffle_id, body.reason)
+
+
+def cancel_through_service(app: AppDep) -> Callable[[str, str], dict[str, Any]]:
+    """The cancel of the core's route ``POST /core/draw/{id}/cancel`` (its dependency
+    ``gli_core.router.raffle_canceller``): the one cancel service, so the business raffle is
+    cancelled too. Answers the draw's status, as the core's own cancel does."""
+    return lambda raffle_id, reason: raffles.cancel_raffle(app, raffle_id, reason)["draw"]
+
+
 @interface_router.post("/raffle/{raffle_id}/tickets/generate")
 def generate_tickets(
-    raffle_id: str, app: AppDep, quantity: Annotated[int, Query(ge=1, le=100)] = 1
+    raffle_id: IdPath, app: AppDep, quantity: Annotated[int, Query(ge=1, le=100)] = 1
 ) -> dict[str, list[str]]:
     """Interface layer (spec 2.1): sell ``quantity`` tickets online; returns their ids."""
     raffle = raffles.get_raffle(app, raffle_id)

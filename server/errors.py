@@ -65,3 +65,29 @@ class Forbidden(ServerError):
 class IngestFileInvalid(ServerError):
     code = "ingest_file_invalid"
     status = 422
+
+
+class MethodNotAllowed(ServerError):
+    code = "method_not_allowed"
+    status = 405
+
+
+class HttpRefused(ServerError):
+    """A refusal by the HTTP framework itself other than 404 and 405 (the answer has its status)."""
+
+    code = "http_error"
+    status = 400
+
+
+class ValueOutOfRange(ServerError):
+    """The database refused a value of the request (a safety net: the models bound every field)."""
+
+    code = "value_out_of_range"
+    status = 422
+
+
+class Conflict(ServerError):
+    """The database refused the request as conflicting with what it holds (a safety net)."""
+
+    code = "conflict"
+    status = 409

@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import Field
 
+from sync_protocol.bounds import Text64, Text100, Text128
 from sync_protocol.canonical import domain_bytes
 from sync_protocol.messages._base import Message
 from sync_protocol.messages.grant import RangeGrant
@@ -21,10 +22,10 @@ from sync_protocol.version import PROTOCOL_VERSION
 
 class EnrollmentRequest(Message):
     protocol_version: str = PROTOCOL_VERSION
-    code: str = Field(min_length=4, max_length=64)
-    public_key: str
-    device_name: str = Field(default="", max_length=100)
-    signature: str = ""
+    code: Text64 = Field(min_length=4)
+    public_key: Text64
+    device_name: Text100 = ""
+    signature: Text128 = ""
 
     def signing_bytes(self) -> bytes:
         body = self.to_dict()

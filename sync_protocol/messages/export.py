@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
+from sync_protocol.bounds import INT32_MAX, Millis, Text64, Text128
 from sync_protocol.canonical import domain_bytes
 from sync_protocol.messages._base import Message
 from sync_protocol.signing import Signer, b64u_decode, b64u_encode, verify
@@ -19,18 +22,18 @@ from sync_protocol.version import PROTOCOL_VERSION
 class ExportHeader(Message):
     type: Literal["header"] = "header"
     protocol_version: str = PROTOCOL_VERSION
-    device_id: str
-    exported_at_ms: int
-    record_count: int
+    device_id: Text64
+    exported_at_ms: Millis
+    record_count: int = Field(ge=0, le=INT32_MAX)
 
 
 class ExportTrailer(Message):
     type: Literal["trailer"] = "trailer"
-    device_id: str
-    first_seq: int
-    last_seq: int
+    device_id: Text64
+    first_seq: int = Field(ge=0, le=INT32_MAX)
+    last_seq: int = Field(ge=0, le=INT32_MAX)
     head_hash: str
-    signature: str = ""
+    signature: Text128 = ""
 
     def signing_bytes(self) -> bytes:
         return domain_bytes(

@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import Field, TypeAdapter, ValidationError
 
+from sync_protocol.bounds import INT32_MAX, Millis, Text64, Text128, Text500, TicketNumber
 from sync_protocol.canonical import canonical_bytes, domain_bytes
 from sync_protocol.errors import Malformed
 from sync_protocol.messages._base import Message
@@ -33,18 +34,18 @@ class Payment(Message):
     """How a sale was paid: ``cash``, or ``card`` with the terminal's reference."""
 
     method: Literal["cash", "card"]
-    reference: str | None = Field(default=None, max_length=128)
+    reference: Text128 | None = None
 
 
 class _RecordBase(Message):
-    sale_id: str = Field(min_length=1, max_length=64, description="UUIDv7 of this record")
-    device_id: str
-    seq: int = Field(ge=1)
-    raffle_id: str
-    seller_id: str = Field(default="", max_length=64)
-    device_time_ms: int
-    anchor_ms: int
-    elapsed_ms: int = Field(ge=0)
+    sale_id: Text64 = Field(min_length=1, description="UUIDv7 of this record")
+    device_id: Text64
+    seq: int = Field(ge=1, le=INT32_MAX)
+    raffle_id: Text64
+    seller_id: Text64 = ""
+    device_time_ms: Millis
+    anchor_ms: Millis
+    elapsed_ms: Millis
     prev_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
     hash: str = Field(default="", pattern=r"^([0-9a-f]{64})?$")
 
@@ -87,9 +88,9 @@ class SaleRecord(_RecordBase):
     """A sale of one or more ticket numbers of one raffle, each inside one of the device's grants."""
 
     kind: Literal["sale"] = "sale"
-    numbers: list[int] = Field(min_length=1, max_length=1000)
-    amount_cents: int = Field(ge=0)
-    currency: str = Field(min_length=3, max_length=3)
+    numbers: list[TicketNumber] = Field(min_length=1, max_length=1000)
+    amount_cents: int = Field(ge=0, le=INT32_MAX)
+    currency: str = Field(pattern=r"^[A-Za-z]{3}$", description="ISO 4217 code (upper case recommended)")
     payment: Payment
 
 
@@ -97,8 +98,8 @@ class VoidRecord(_RecordBase):
     """Cancels an earlier sale of the same device; its tickets leave the draw."""
 
     kind: Literal["void"] = "void"
-    voids: str = Field(description="sale_id of the sale voided")
-    reason: str = Field(min_length=1, max_length=500)
+    voids: Text64 = Field(description="sale_id of the sale voided")
+    reason: Text500 = Field(min_length=1)
 
 
 ChainRecord = Annotated[SaleRecord | VoidRecord, Field(discriminator="kind")]

@@ -14,6 +14,7 @@ from typing import Any, Self
 
 from pydantic import Field
 
+from sync_protocol.bounds import INT32_MAX, Millis, Text64, Text128
 from sync_protocol.canonical import domain_bytes
 from sync_protocol.errors import Malformed
 from sync_protocol.messages._base import Message
@@ -27,23 +28,23 @@ MAX_BATCH_RECORDS = 1000
 class RejectionAck(Message):
     """The device acknowledges that record ``seq`` was refused with ``code``."""
 
-    seq: int = Field(ge=1)
-    code: str
+    seq: int = Field(ge=1, le=INT32_MAX)
+    code: Text64
 
 
 class SyncBatch(Message):
     """Records ``first_seq..last_seq`` of one device's chain."""
 
     protocol_version: str = PROTOCOL_VERSION
-    device_id: str
-    first_seq: int = Field(ge=1)
-    last_seq: int = Field(ge=0)
+    device_id: Text64
+    first_seq: int = Field(ge=1, le=INT32_MAX)
+    last_seq: int = Field(ge=0, le=INT32_MAX)
     prev_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
     head_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
-    sent_at_ms: int
-    rejected: list[RejectionAck] = Field(default_factory=list)
+    sent_at_ms: Millis
+    rejected: list[RejectionAck] = Field(default_factory=list, max_length=MAX_BATCH_RECORDS)
     records: list[ChainRecord] = Field(default_factory=list, max_length=MAX_BATCH_RECORDS)
-    signature: str = ""
+    signature: Text128 = ""
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:

@@ -36,6 +36,8 @@ per_class = settings(deadline=None, max_examples=40)
 
 #: Unicode text without lone surrogates (which are not text and cannot be UTF-8).
 texts = st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=20)
+#: strings a server stores (seller id, reasons, references, names): no U+0000 (sync_protocol.bounds)
+stored_chars = st.characters(exclude_categories=("Cs",), exclude_characters="\x00")
 safe_ints = st.integers(min_value=-MAX_SAFE, max_value=MAX_SAFE)
 
 json_scalars = st.none() | st.booleans() | safe_ints | texts
@@ -47,7 +49,7 @@ json_values = st.recursive(
 )
 json_objects = st.dictionaries(texts, json_values, max_size=8)
 
-ids = st.text(alphabet=string.ascii_letters + string.digits + "-_", min_size=1, max_size=40)
+ids = st.text(alphabet=string.ascii_letters + string.digits + "-_", min_size=1, max_size=26)
 hex64 = st.binary(min_size=32, max_size=32).map(bytes.hex)
 ms = st.integers(min_value=0, max_value=4_102_444_800_000)  # up to 2100-01-01
 seeds = st.binary(min_size=32, max_size=32)
@@ -63,7 +65,7 @@ extra_fields = st.dictionaries(
 
 payments = st.one_of(
     st.builds(Payment, method=st.just("cash")),
-    st.builds(Payment, method=st.just("card"), reference=st.none() | st.text(min_size=1, max_size=30)),
+    st.builds(Payment, method=st.just("card"), reference=st.none() | st.text(stored_chars, min_size=1, max_size=30)),
 )
 
 
@@ -75,7 +77,7 @@ def record_fields(draw: st.DrawFn, kind: str | None = None) -> dict[str, Any]:
         "kind": kind,
         "sale_id": draw(ids),
         "raffle_id": draw(ids),
-        "seller_id": draw(st.text(max_size=10)),
+        "seller_id": draw(st.text(stored_chars, max_size=10)),
         "device_time_ms": draw(ms),
         "anchor_ms": draw(ms),
         "elapsed_ms": draw(st.integers(min_value=0, max_value=9 * 3600 * 1000)),
@@ -88,7 +90,7 @@ def record_fields(draw: st.DrawFn, kind: str | None = None) -> dict[str, Any]:
             "payment": draw(payments).to_dict(),
         }
     else:
-        fields |= {"voids": draw(ids), "reason": draw(st.text(min_size=1, max_size=40))}
+        fields |= {"voids": draw(ids), "reason": draw(st.text(stored_chars, min_size=1, max_size=40))}
     return fields
 
 
@@ -199,7 +201,7 @@ def enrollment_requests(draw: st.DrawFn) -> EnrollmentRequest:
     return EnrollmentRequest(
         code=draw(st.text(alphabet=string.ascii_uppercase + string.digits + "-", min_size=4, max_size=20)),
         public_key=b64u_encode(signer.public_key),
-        device_name=draw(st.text(max_size=30)),
+        device_name=draw(st.text(stored_chars, max_size=30)),
     ).signed_by(signer)
 
 
