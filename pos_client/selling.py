@@ -11,13 +11,15 @@ rejection becomes the device's own refusal code (:func:`local_refusal`, the one 
 Only the device can check that it is not revoked and that its wall clock did not go back
 (:func:`check_device`).
 
-:func:`sell` then takes the lowest free numbers of the raffle's usable grants, builds and seals
+:func:`decide_sale` is that whole judgement as a pure function (the property tests compare it
+with the server's); :func:`sell` then takes the lowest free numbers of the raffle's usable grants, builds and seals
 the :class:`~sync_protocol.messages.SaleRecord`, and commits the record and the numbers'
 consumption in one durable SQLite transaction before returning.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import uuid6
@@ -56,7 +58,9 @@ __all__ = [
     "PAYMENT_METHODS",
     "Sale",
     "SaleContext",
+    "SaleDecision",
     "check_device",
+    "decide_sale",
     "local_refusal",
     "sell",
 ]
@@ -170,6 +174,62 @@ def check_payment(payment: str, reference: str | None) -> Payment:
     return Payment(method=payment, reference=reference)
 
 
+@dataclass(frozen=True)
+class SaleDecision:
+    """What the device decided to sell: the numbers (from which grants), the amount, the currency."""
+
+    picks: list[tuple[wallet.GrantSlice, list[int]]]
+    amount_cents: int
+    currency: str
+
+    @property
+    def numbers(self) -> list[int]:
+        return [n for _, part in self.picks for n in part]
+
+
+def decide_sale(
+    ctx: SaleContext, slices: Sequence[wallet.GrantSlice], *, quantity: int, amount_cents: int | None = None
+) -> SaleDecision:
+    """The device's whole judgement of a sale, sans I/O: what it sells, or why not.
+
+    In the server's order: the quantity's range, the device's own checks (:func:`check_device`),
+    then the shared rules (raffle known, lease, sales window, price), then the numbers: the
+    ``quantity`` lowest free ones of ``slices`` (the raffle's usable grants), inside a grant.
+
+    Raises:
+        SaleRefused: one of its subclasses, naming why.
+    """
+    if not 1 <= quantity <= MAX_NUMBERS_PER_SALE:
+        raise BadQuantity(f"quantity must be between 1 and {MAX_NUMBERS_PER_SALE}, not {quantity}")
+    check_device(ctx)
+    terms = ctx.terms
+    unknown = rules.check_known(terms, ctx.raffle_id)
+    if unknown is not None:
+        raise local_refusal(unknown)
+    assert terms is not None
+    elapsed = ctx.elapsed_ms
+    verdict = rules.check_sale_terms(
+        terms,
+        at_ms=ctx.server_now_ms,
+        elapsed_ms=elapsed,
+        lease_s=ctx.device.lease_s,
+        quantity=quantity,
+        amount_minor=amount_cents,
+        currency=terms.currency,
+    )
+    amount = rules.sale_amount(terms, quantity)
+    if verdict is not None:
+        raise local_refusal(verdict, elapsed_ms=elapsed, quantity_for_sale=amount is not None)
+    assert amount is not None  # the price rule passed
+    picks = wallet.pick_numbers(slices, quantity)
+    verdict = rules.check_grant(
+        [n for _, part in picks for n in part], [(s.next_number, s.last_number) for s in slices]
+    )
+    if verdict is not None:  # pragma: no cover - the wallet picks inside its grants
+        raise local_refusal(verdict)
+    return SaleDecision(picks=picks, amount_cents=amount, currency=terms.currency)
+
+
 def sell(
     store: Store,
     clock: Clock,
@@ -193,8 +253,6 @@ def sell(
         SaleRefused: one of its subclasses, naming why; nothing was written.
     """
     pay = check_payment(payment, reference)
-    if not 1 <= quantity <= MAX_NUMBERS_PER_SALE:
-        raise BadQuantity(f"quantity must be between 1 and {MAX_NUMBERS_PER_SALE}, not {quantity}")
     if len(seller_id) > 64:
         raise BadInput("a seller id has at most 64 characters")
 
@@ -210,32 +268,8 @@ def sell(
             last_device_time_ms=chain.device_time_ms,
             clock_tolerance_ms=clock_tolerance_ms,
         )
-        check_device(ctx)
-        terms = ctx.terms
-        unknown = rules.check_known(terms, raffle_id)
-        if unknown is not None:
-            raise local_refusal(unknown)
-        assert terms is not None
-        elapsed = ctx.elapsed_ms
-        verdict = rules.check_sale_terms(
-            terms,
-            at_ms=ctx.server_now_ms,
-            elapsed_ms=elapsed,
-            lease_s=device.lease_s,
-            quantity=quantity,
-            amount_minor=amount_cents,
-            currency=terms.currency,
-        )
-        amount = rules.sale_amount(terms, quantity)
-        if verdict is not None:
-            raise local_refusal(verdict, elapsed_ms=elapsed, quantity_for_sale=amount is not None)
-        assert amount is not None  # the price rule passed
-        slices = wallet.usable_slices(conn, raffle_id)
-        picks = wallet.pick_numbers(slices, quantity)
-        numbers = [n for _, part in picks for n in part]
-        verdict = rules.check_grant(numbers, [(s.next_number, s.last_number) for s in slices])
-        if verdict is not None:  # pragma: no cover - the wallet picks inside its grants
-            raise local_refusal(verdict)
+        decision = decide_sale(ctx, wallet.usable_slices(conn, raffle_id), quantity=quantity, amount_cents=amount_cents)
+        numbers, amount, currency, elapsed = decision.numbers, decision.amount_cents, decision.currency, ctx.elapsed_ms
         try:
             record: SaleRecord = SaleRecord(
                 sale_id=str(uuid6.uuid7()),
@@ -249,13 +283,13 @@ def sell(
                 prev_hash=chain.hash,
                 numbers=numbers,
                 amount_cents=amount,
-                currency=terms.currency,
+                currency=currency,
                 payment=pay,
             ).sealed()
         except ValidationError as exc:  # pragma: no cover - inputs were checked above
             raise BadInput(f"the sale cannot be recorded: {exc.errors()[0]['msg']}") from exc
         ledger.append(conn, record)
-        wallet.consume(conn, picks)
+        wallet.consume(conn, decision.picks)
 
     return Sale(
         sale_id=record.sale_id,

@@ -35,6 +35,27 @@ class Void:
     hash: str
 
 
+def decide_void(ctx: SaleContext) -> None:
+    """The device's judgement of a void of a sale of raffle ``ctx.raffle_id``, sans I/O.
+
+    The device's own checks (:func:`~pos_client.selling.check_device`), then the rules the
+    server judges the void with: raffle known, lease, before close
+    (:func:`sync_protocol.rules.check_void_terms`).
+
+    Raises:
+        SaleRefused: one of its subclasses (``raffle_closed`` after close...).
+    """
+    check_device(ctx)
+    terms = ctx.terms
+    verdict = rules.check_known(terms, ctx.raffle_id)
+    if verdict is None and terms is not None:
+        verdict = rules.check_void_terms(
+            terms, at_ms=ctx.server_now_ms, elapsed_ms=ctx.elapsed_ms, lease_s=ctx.device.lease_s
+        )
+    if verdict is not None:
+        raise local_refusal(verdict, elapsed_ms=ctx.elapsed_ms)
+
+
 def void(
     store: Store,
     clock: Clock,
@@ -77,15 +98,7 @@ def void(
             last_device_time_ms=chain.device_time_ms,
             clock_tolerance_ms=clock_tolerance_ms,
         )
-        check_device(ctx)
-        terms = ctx.terms
-        verdict = rules.check_known(terms, ctx.raffle_id)
-        if verdict is None and terms is not None:
-            verdict = rules.check_void_terms(
-                terms, at_ms=ctx.server_now_ms, elapsed_ms=ctx.elapsed_ms, lease_s=device.lease_s
-            )
-        if verdict is not None:
-            raise local_refusal(verdict, elapsed_ms=ctx.elapsed_ms)
+        decide_void(ctx)
         record: VoidRecord = VoidRecord(
             sale_id=str(uuid6.uuid7()),
             device_id=device.device_id,
