@@ -403,6 +403,10 @@ class Core:
     def draw_proof(self, raffle_id: str) -> dict[str, Any]:
         return self._draws().proof(raffle_id)
 
+    def draw_proof_bytes(self, raffle_id: str) -> bytes:
+        """The proof file to publish (RFC 8785 bytes; its SHA-256 is the results' ``proof_sha256``)."""
+        return self._draws().proof_bytes(raffle_id)
+
     def void_remainder(self, device_id: str, raffle_id: str, reason: str) -> int:
         return self._draws().void_remainder(device_id, raffle_id, reason)
 

@@ -14,8 +14,11 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
+import orjson
 from sqlalchemy import Engine, and_, insert, select, update
 from sqlalchemy.engine import Connection
 
@@ -249,13 +252,14 @@ class DrawService:
         reason: str = "",
         quiet: bool = False,
         conn: Connection | None = None,
+        drawn: proofs.DrawProof | None = None,
         **values: Any,
     ) -> bool:
         """Compare-and-set ``before`` -> the event's state, with its audit entry, in one transaction
         (``conn``'s when given: the caller commits, and issues the checkpoint after)."""
         if conn is None:
             with self.engine.begin() as own:
-                done = self._cas(raffle_id, before, event, reason=reason, quiet=True, conn=own, **values)
+                done = self._cas(raffle_id, before, event, reason=reason, quiet=True, conn=own, drawn=drawn, **values)
             if done and not quiet:
                 self._checkpoint(f"draw:{raffle_id}:{decide(before, event, reason=reason).after.value.lower()}")
             if not done and not quiet:
@@ -275,57 +279,68 @@ class DrawService:
             if "ticket_root" in values:
                 payload.update(ticket_root=values["ticket_root"], ticket_count=values.get("ticket_count"))
             index = self._log(conn, raffle_id, "draw.state_changed", payload)
-            if "proof" in values:
-                drawn = json.loads(values["proof"])
-                self._log(
-                    conn, raffle_id, "draw.winners_determined", _winners_payload(raffle_id, values["proof"], drawn)
-                )
+            if drawn is not None:
+                payload = _winners_payload(raffle_id, values["proof"], drawn)
+                self._log(conn, raffle_id, "draw.winners_determined", payload)
             if t.after is DrawState.RECONCILED and index is not None:
                 conn.execute(update(DRAW).where(DRAW.c.raffle_id == raffle_id).values(audit_index=index))
         return bool(done)
 
-    def _sold_rows(self, raffle_id: str, conn: Connection | None = None) -> Sequence[Any]:
-        """The sold tickets' rows by number: number, id, sale_id, amount_cents, leaf_hash."""
+    def _sold_rows(self, raffle_id: str, conn: Connection | None = None) -> list[tuple[Any, ...]]:
+        """The sold tickets' rows by number, as plain tuples (the driver's, no row objects: a
+        draw reads up to millions): ``(number, id, sale_id, amount_cents, leaf_hash)``."""
         if conn is None:
             with self.engine.connect() as own:
                 return self._sold_rows(raffle_id, own)
-        return conn.execute(
+        result = conn.execute(
             select(TICKET.c.number, TICKET.c.id, TICKET.c.sale_id, TICKET.c.amount_cents, TICKET.c.leaf_hash)
             .where(and_(TICKET.c.raffle_id == raffle_id, TICKET.c.status == "sold"))
             .order_by(TICKET.c.number)
-        ).all()
+        )
+        rows = list(result.cursor.fetchall())
+        result.close()
+        return rows
 
     def eligible_tickets(self, raffle_id: str) -> tuple[list[DrawTicket], int]:
         """Sold tickets by number (voided and refunded never enter), and gross sales (their sum)."""
         tickets = _draw_tickets(self._sold_rows(raffle_id))
         return tickets, sum(t.amount_cents for t in tickets)
 
-    @staticmethod
-    def _stored_leaf_hashes(rows: Sequence[Any]) -> list[bytes]:
-        """The leaf hashes stored with the tickets when they were recorded (the freeze uses them).
+    def _stored_leaf_hashes(self, raffle_id: str, conn: Connection) -> tuple[list[bytes], int]:
+        """The sold tickets' leaf hashes as stored when they were recorded (the freeze uses them), by
+        number, and gross sales (the sum of their amounts).
 
         A ticket recorded before they were stored (NULL) gets its leaf hash computed from its row;
         a ticket without a leaf encoding is refused here as the proof would refuse it.
         """
-        hashes: list[bytes | None] = [r.leaf_hash for r in rows]
+        result = conn.execute(
+            select(TICKET.c.amount_cents, TICKET.c.leaf_hash)
+            .where(and_(TICKET.c.raffle_id == raffle_id, TICKET.c.status == "sold"))
+            .order_by(TICKET.c.number)
+        )
+        pairs = result.cursor.fetchall()
+        result.close()
+        hashes: list[bytes | None] = list(map(itemgetter(1), pairs))
+        gross = sum(map(itemgetter(0), pairs))
         if None in hashes:
-            for i, r in enumerate(rows):
+            for i, r in enumerate(self._sold_rows(raffle_id, conn)):
                 if hashes[i] is None:
                     hashes[i] = merkle.leaf_hash(proofs.ticket_leaf(_draw_ticket(r)))
-        return cast(list[bytes], hashes)
+        return cast(list[bytes], hashes), gross
 
-    def _check_against_frozen(
-        self, raffle_id: str, row: Any, tickets: Sequence[DrawTicket], stored: list[bytes | None]
-    ) -> None:
+    def _check_against_frozen(self, raffle_id: str, row: Any, tickets: TicketList, stored: list[bytes | None]) -> bytes:
         """Recompute every leaf from the ticket rows, as the proof and its verifier do, and refuse to
         draw when a stored leaf hash does not match its ticket or the set differs from the frozen one.
+
+        Each leaf is encoded and hashed once here; the root returned goes into the proof
+        (:func:`gli_core.draw.proof.build_draw_proof`), which therefore hashes no leaf again.
 
         Raises:
             TicketLeafMismatch: a stored leaf hash is not the hash of its ticket's leaf (``tickets``
                 names the first few numbers): the core database was altered.
             TicketSetFrozen: the ticket set (or gross) is not the one committed at the freeze.
         """
-        computed = merkle.leaf_hashes(proofs.ticket_leaves(tickets))
+        computed = proofs.ticket_leaf_hashes(tickets)
         if stored != computed:
             bad = [t.number for t, s, c in zip(tickets, stored, computed, strict=True) if s is not None and s != c]
             if bad:
@@ -334,8 +349,10 @@ class DrawService:
                     f"(first: number {bad[0]}): the core database was altered; refusing to draw",
                     tickets=bad[:20],
                 )
-        if merkle.root(computed).hex() != row.ticket_root:
+        root = merkle.root(computed)
+        if root.hex() != row.ticket_root:
             raise TicketSetFrozen(f"the tickets of {raffle_id} changed after they were frozen; refusing to draw")
+        return root
 
     def initiate(self, raffle_id: str) -> dict[str, Any]:
         """Check the reconciliation gate and freeze the ticket set (RECONCILED)."""
@@ -356,11 +373,10 @@ class DrawService:
         # (Registry.record), so no ticket can land between reading the set and freezing it.
         with self.engine.begin() as conn:
             conn.execute(select(DRAW.c.state).where(DRAW.c.raffle_id == raffle_id).with_for_update()).scalar_one()
-            rows = self._sold_rows(raffle_id, conn)
             # The root from the leaf hashes stored at record time: only the interior nodes are hashed
             # here. Execute recomputes every leaf from the ticket rows before deriving any randomness.
-            root = merkle.root(self._stored_leaf_hashes(rows)).hex()
-            gross = sum(r.amount_cents for r in rows)
+            hashes, gross = self._stored_leaf_hashes(raffle_id, conn)
+            root = merkle.root(hashes).hex()
             done = self._cas(
                 raffle_id,
                 state,
@@ -368,7 +384,7 @@ class DrawService:
                 quiet=True,
                 conn=conn,
                 ticket_root=root,
-                ticket_count=len(rows),
+                ticket_count=len(hashes),
                 gross_cents=gross,
             )
         if not done:
@@ -386,13 +402,16 @@ class DrawService:
         row = self._row(raffle_id)
         rows = self._sold_rows(raffle_id)
         tickets = TicketList(_draw_tickets(rows))
-        gross = sum(t.amount_cents for t in tickets)
-        self._check_against_frozen(raffle_id, row, tickets, [r.leaf_hash for r in rows])
+        gross = sum(map(_AMOUNT, rows))
+        root = self._check_against_frozen(raffle_id, row, tickets, list(map(_LEAF_HASH, rows)))
+        del rows
         if gross != row.gross_cents:
             raise TicketSetFrozen(f"the tickets of {raffle_id} changed after they were frozen; refusing to draw")
-        proof = self._build_proof(row, tickets, gross, audit_checkpoint=self.audit_checkpoint(raffle_id))
-        if self._cas(raffle_id, state, DrawEvent.EXECUTE, quiet=True, proof=json.dumps(proof)):
+        proof = self._build_proof(row, tickets, gross, root=root, audit_checkpoint=self.audit_checkpoint(raffle_id))
+        text = proof.to_bytes().decode()
+        if self._cas(raffle_id, state, DrawEvent.EXECUTE, quiet=True, drawn=proof, proof=text):
             self._checkpoint(f"draw:{raffle_id}:drawn")
+            return _results(raffle_id, DrawState.DRAWN, _summary(proof), text)
         return self.results(raffle_id)
 
     def _build_proof(
@@ -403,10 +422,11 @@ class DrawService:
         *,
         redraws: Sequence[RedrawRequest] = (),
         audit_checkpoint: Mapping[str, Any] | None,
-    ) -> dict[str, Any]:
+        root: bytes | None = None,
+    ) -> proofs.DrawProof:
         """The draw's proof from its row's committed inputs, with the raffle's committed VRF key."""
         key = self.vrf_key(row.vrf_key_id)
-        return proofs.build_proof(
+        return proofs.build_draw_proof(
             raffle_id=row.raffle_id,
             public_key=key.public,
             nonce=bytes.fromhex(row.nonce),
@@ -416,50 +436,69 @@ class DrawService:
             rsasp1=key.raw_rsa,
             redraws=redraws,
             audit_checkpoint=audit_checkpoint,
+            root=root,
         )
 
     def redraw(self, raffle_id: str, tier: str, ticket_number: int, reason: str) -> dict[str, Any]:
-        """A declined or unclaimed prize is drawn again from the same stream, with its reason."""
+        """A declined prize, or one unclaimed by its deadline, is drawn again from the same stream,
+        with its reason: before or after ``publish`` (a prize's claim deadline runs after the
+        results are public). The redraw is appended to the proof (re-issued: the same draw, the
+        same winners before it) and logged (``draw.redrawn``, with the new ``proof_sha256``) in one
+        transaction; the state does not change.
+
+        The ticket set is the proof's own (the one frozen and drawn), whatever happened to the
+        ticket rows since: the redraw continues that draw's stream and never changes the others.
+
+        Raises:
+            DrawNotReady: the draw is neither DRAWN nor PUBLISHED, or the reason is empty.
+            TicketSetFrozen: the proof's tickets are not the frozen set (the stored proof was altered).
+            InvalidTransition: another redraw or transition changed the draw meanwhile (nothing written).
+        """
         state = self.state(raffle_id)
-        if state is not DrawState.DRAWN:
-            raise DrawNotReady(f"prizes can be redrawn while the draw is DRAWN, not {state}")
+        if state not in (DrawState.DRAWN, DrawState.PUBLISHED):
+            raise DrawNotReady(f"prizes can be redrawn once the draw is DRAWN or PUBLISHED, not {state}")
         if not reason.strip():
             raise DrawNotReady("a redraw needs a reason")
         row = self._row(raffle_id)
-        old = json.loads(row.proof)
-        requests = [
-            RedrawRequest(tier=r["tier"], replaced_ticket_number=r["replaced_ticket_number"], reason=r["reason"])
-            for r in old.get("redraws", [])
-        ] + [RedrawRequest(tier=tier, replaced_ticket_number=ticket_number, reason=reason)]
-        tickets, gross = self.eligible_tickets(raffle_id)
-        proof = self._build_proof(row, tickets, gross, redraws=requests, audit_checkpoint=old.get("audit_checkpoint"))
+        old = proofs.load_proof(orjson.loads(row.proof))
+        assert old.tickets is not None  # the core always embeds the ticket list
+        tickets = TicketList(old.tickets)
+        root = merkle.root(proofs.ticket_leaf_hashes(tickets))
+        if root.hex() != row.ticket_root:
+            raise TicketSetFrozen(f"the stored proof of {raffle_id} does not hold the frozen ticket set")
+        requests = [r.request() for r in old.redraws] + [RedrawRequest(tier, ticket_number, reason)]
+        checkpoint = None if old.audit_checkpoint is None else old.audit_checkpoint.to_dict()
+        proof = self._build_proof(
+            row, tickets, old.gross_sales_cents, redraws=requests, audit_checkpoint=checkpoint, root=root
+        )
+        text = proof.to_bytes().decode()
         with self.engine.begin() as conn:
             done = conn.execute(
                 update(DRAW)
-                .where(
-                    and_(
-                        DRAW.c.raffle_id == raffle_id, DRAW.c.state == DrawState.DRAWN.value, DRAW.c.proof == row.proof
-                    )
-                )
-                .values(proof=json.dumps(proof), updated_at_ms=self.clock())
+                .where(and_(DRAW.c.raffle_id == raffle_id, DRAW.c.state == state.value, DRAW.c.proof == row.proof))
+                .values(proof=text, updated_at_ms=self.clock())
             ).rowcount
             if done:
-                latest = proof["redraws"][-1]
+                latest = proof.redraws[-1]
                 self._log(
                     conn,
                     raffle_id,
                     "draw.redrawn",
                     {
                         "raffle_id": raffle_id,
-                        "tier": latest["tier"],
-                        "replaced_ticket_number": latest["replaced_ticket_number"],
-                        "ticket_number": latest["ticket_number"],
-                        "reason": latest["reason"],
+                        "state": state.value,
+                        "index": len(proof.redraws) - 1,
+                        "tier": latest.tier,
+                        "replaced_ticket_number": latest.replaced_ticket_number,
+                        "ticket_number": latest.ticket_number,
+                        "reason": latest.reason,
+                        "proof_sha256": hashlib.sha256(text.encode()).hexdigest(),
                     },
                 )
-        if done:
-            self._checkpoint(f"draw:{raffle_id}:redrawn")
-        return self.results(raffle_id)
+        if not done:
+            raise InvalidTransition(f"the draw of {raffle_id} changed meanwhile; nothing was redrawn, try again")
+        self._checkpoint(f"draw:{raffle_id}:redrawn")
+        return _results(raffle_id, state, _summary(proof), text)
 
     def publish(self, raffle_id: str) -> dict[str, Any]:
         state = self.state(raffle_id)
@@ -478,22 +517,20 @@ class DrawService:
         row = self._row(raffle_id)
         if row.state not in (DrawState.DRAWN.value, DrawState.PUBLISHED.value):
             raise DrawNotReady(f"raffle {raffle_id} has not been drawn (it is {row.state})")
-        proof = json.loads(row.proof)
-        return {
-            "raffle_id": raffle_id,
-            "state": row.state,
-            "winners": proof["winners"],
-            "redraws": proof.get("redraws", []),
-            "ticket_count": proof["tickets"]["count"],
-            "proof_sha256": hashlib.sha256(row.proof.encode()).hexdigest(),
-        }
+        return _results(raffle_id, DrawState(row.state), orjson.loads(row.proof), row.proof)
 
     def proof(self, raffle_id: str) -> dict[str, Any]:
+        """The proof document (parsed); :meth:`proof_bytes` is the file to publish."""
+        result: dict[str, Any] = orjson.loads(self.proof_bytes(raffle_id))
+        return result
+
+    def proof_bytes(self, raffle_id: str) -> bytes:
+        """The proof exactly as stored and published: its RFC 8785 bytes, whose SHA-256 is the
+        ``proof_sha256`` of :meth:`results` (``docs/draw-proof.md`` section 11)."""
         row = self._row(raffle_id)
         if not row.proof:
             raise DrawNotReady(f"raffle {raffle_id} has no proof yet (it is {row.state})")
-        result: dict[str, Any] = json.loads(row.proof)
-        return result
+        return str(row.proof).encode()
 
     def void_remainder(self, device_id: str, raffle_id: str, reason: str) -> int:
         """An admin voids a lost device's unsynced remainder: its grants leave the gate and any
@@ -526,27 +563,64 @@ class DrawService:
         return {r.raffle_id for r in rows}
 
 
-def _draw_ticket(row: Any) -> DrawTicket:
+def _draw_ticket(row: Sequence[Any]) -> DrawTicket:
     """A ``core_ticket`` row as the draw sees it: number, id, sale id and amount (the leaf's fields)."""
-    return DrawTicket(row.number, row.id, row.sale_id, row.amount_cents)
+    return DrawTicket(row[0], row[1], row[2], row[3])
 
 
-def _draw_tickets(rows: Sequence[Any]) -> list[DrawTicket]:
-    return [DrawTicket(r.number, r.id, r.sale_id, r.amount_cents) for r in rows]
+_AMOUNT = itemgetter(3)
+_LEAF_HASH = itemgetter(4)
+_NEW_TICKET = partial(tuple.__new__, DrawTicket)
 
 
-def _winners_payload(raffle_id: str, proof_text: str, proof: Mapping[str, Any]) -> dict[str, Any]:
+def _draw_tickets(rows: Sequence[tuple[Any, ...]]) -> list[DrawTicket]:
+    """``(number, id, sale_id, amount_cents, ...)`` rows as tickets (built in C: a draw has millions)."""
+    return list(map(_NEW_TICKET, map(itemgetter(slice(0, 4)), rows)))
+
+
+def _summary(proof: proofs.DrawProof) -> dict[str, Any]:
+    """The members of a proof that ``results`` shows (the ticket list left out)."""
+    return {
+        "winners": [w.to_dict() for w in proof.winners],
+        "redraws": [r.to_dict() for r in proof.redraws],
+        "tickets": {"count": proof.ticket_count},
+    }
+
+
+def _results(raffle_id: str, state: DrawState, proof: Mapping[str, Any], text: str) -> dict[str, Any]:
+    """What ``results`` answers for a drawn raffle, from its proof and the proof's stored text."""
+    return {
+        "raffle_id": raffle_id,
+        "state": state.value,
+        "winners": proof["winners"],
+        "redraws": proof.get("redraws", []),
+        "holders": holders(proof),
+        "ticket_count": proof["tickets"]["count"],
+        "proof_sha256": hashlib.sha256(text.encode()).hexdigest(),
+    }
+
+
+def holders(proof: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Who holds each prize after the redraws: ``winners`` with each redrawn prize's holder
+    replaced, in order, by its redraw's ticket (``docs/draw-proof.md`` section 9)."""
+    current = [dict(w) for w in proof["winners"]]
+    for r in proof.get("redraws", []):
+        for w in current:
+            if w["tier"] == r["tier"] and w["ticket_number"] == r["replaced_ticket_number"]:
+                w.update(position=r["position"], ticket_number=r["ticket_number"], ticket_id=r["ticket_id"])
+                break
+    return current
+
+
+def _winners_payload(raffle_id: str, proof_text: str, proof: proofs.DrawProof) -> dict[str, Any]:
     """What the log keeps of an executed draw: enough to match the published proof."""
-    checkpoint = proof.get("audit_checkpoint")
+    checkpoint = proof.audit_checkpoint
     return {
         "raffle_id": raffle_id,
         "proof_sha256": hashlib.sha256(proof_text.encode()).hexdigest(),
-        "beta": proof["beta"],
-        "ticket_root": proof["tickets"]["root"],
-        "ticket_count": proof["tickets"]["count"],
-        "winners": [
-            {"tier": w["tier"], "position": w["position"], "ticket_number": w["ticket_number"]}
-            for w in proof["winners"]
-        ],
-        "audit_checkpoint_size": None if checkpoint is None else checkpoint["tree_size"],
+        "beta": proof.beta.hex(),
+        "ticket_root": proof.ticket_root.hex(),
+        "ticket_count": proof.ticket_count,
+        "winners": [{"tier": w.tier, "position": w.position, "ticket_number": w.ticket_number} for w in proof.winners],
+        "audit_checkpoint_size": None if checkpoint is None else checkpoint.tree_size,
     }

@@ -10,9 +10,10 @@ Key ids:
 
 - Ed25519: ``sync_protocol.signing.key_id_for`` (``ed25519:`` + 16 hex digits of SHA-256 over
   the raw 32-byte public key), the id devices pin.
-- RSA: ``rsa{bits}:`` + the first 16 hex digits of SHA-256(I2OSP(n, k) || I2OSP(e, 4)), with
-  ``k`` the modulus length in bytes (RFC 8017 section 4.1 for I2OSP; an exponent of 2^32 or
-  more takes its own minimal length instead of 4).
+- RSA (the draw's VRF key): ``rsa-fdh-vrf-sha256:`` + the first 16 hex digits of its
+  fingerprint, SHA-256 of the DER SubjectPublicKeyInfo: the one id the key has everywhere (the
+  token's key list, ``key.generated`` in the audit log, the draw status and the proof's
+  ``vrf.key_id``, ``docs/draw-proof.md`` section 3).
 """
 
 from __future__ import annotations
@@ -71,11 +72,14 @@ def rotation_due(created_at: datetime, *, days: int = DEFAULT_ROTATION_DAYS, now
 
 
 def rsa_key_id(n: int, e: int) -> str:
-    """``rsa{bits}:`` + 16 hex digits of SHA-256(I2OSP(n, k) || I2OSP(e, 4))."""
-    k = (n.bit_length() + 7) // 8
-    e_bytes = e.to_bytes(max(4, (e.bit_length() + 7) // 8), "big")
-    digest = hashlib.sha256(n.to_bytes(k, "big") + e_bytes).hexdigest()
-    return f"rsa{n.bit_length()}:{digest[:16]}"
+    """``rsa-fdh-vrf-sha256:`` + 16 hex digits of SHA-256(DER SubjectPublicKeyInfo of ``(n, e)``):
+    the same id as ``gli_core.draw.vrf.VrfPublicKey(n, e).key_id`` (one key, one id)."""
+    der = (
+        RSAPublicNumbers(e, n)
+        .public_key()
+        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    return f"rsa-fdh-vrf-sha256:{hashlib.sha256(der).hexdigest()[:16]}"
 
 
 class _PrivateOps(Protocol):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +15,7 @@ from server.cli._common import _emit, json_option, with_app
 from server.context import Tombola
 from server.errors import InvalidRequest
 from server.raffles import service as raffles
+from sync_protocol.errors import TombolaError
 
 
 @click.group()
@@ -58,9 +60,13 @@ def draw_cancel(app: Tombola, raffle_id: str, reason: str, as_json: bool) -> Non
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @with_app
 def draw_proof(app: Tombola, raffle_id: str, output: Path) -> None:
-    """Write the draw proof (one JSON file anyone can check with `tombola verify-draw`)."""
-    output.write_text(json.dumps(app.core.draw_proof(raffle_id), indent=2, sort_keys=True) + "\n")
-    click.echo(f"proof written to {output}")
+    """Write the draw proof (one JSON file anyone can check with `tombola verify-draw`).
+
+    The file holds the proof's RFC 8785 bytes exactly as the core stores them: `sha256sum` of the
+    file is the `proof_sha256` of `tombola draw results` and of the audit log."""
+    data = app.core.draw_proof_bytes(raffle_id)
+    output.write_bytes(data)
+    click.echo(f"proof written to {output} (proof_sha256 {hashlib.sha256(data).hexdigest()})")
 
 
 @draw.command("redraw")
@@ -96,52 +102,110 @@ def draw_void_remainder(app: Tombola, device_id: str, raffle_id: str, reason: st
 @click.argument("proof_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--tickets", "tickets_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
 @click.option(
+    "--nonce-commitment",
+    default=None,
+    help="The nonce commitment published at raffle creation (tombola raffle create prints it); the proof's "
+    "must equal it.",
+)
+@click.option(
+    "--vrf-fingerprint",
+    default=None,
+    help="The VRF key fingerprint published at raffle creation (tombola raffle create prints it); the proof's key "
+    "must have it.",
+)
+@click.option(
     "--audit-key",
     "audit_keys",
     multiple=True,
     help="The audit log's published verifier key (tombola audit keys); the proof's checkpoint must be signed by it.",
 )
 @json_option
-def verify_draw(proof_file: Path, tickets_file: Path | None, audit_keys: tuple[str, ...], as_json: bool) -> None:
-    """Check a draw proof with no access to the server or its databases."""
+def verify_draw(
+    proof_file: Path,
+    tickets_file: Path | None,
+    nonce_commitment: str | None,
+    vrf_fingerprint: str | None,
+    audit_keys: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Check a draw proof with no access to the server or its databases (exit 1 when it does not verify).
+
+    Shows the winners, the redraws and who holds each prize now, and the proof's proof_sha256.
+    """
     from gli_core.api import verify_proof
 
     try:
-        document = json.loads(proof_file.read_text())
-    except json.JSONDecodeError as exc:
+        document = json.loads(proof_file.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InvalidRequest(f"{proof_file} is not JSON: {exc}") from exc
-    result = verify_proof(document, tickets_file, audit_keys=list(audit_keys) or None)
+    try:
+        result = verify_proof(
+            document,
+            tickets_file,
+            published_key_fingerprint=vrf_fingerprint,
+            published_nonce_commitment=nonce_commitment,
+            audit_keys=list(audit_keys) or None,
+        )
+    except TombolaError as exc:
+        if as_json:  # the failure as JSON on stdout too; main() prints `code: detail` and exits 1
+            field = exc.extra.get("field")
+            click.echo(json.dumps({"valid": False, "error": exc.code, "field": field, "detail": exc.detail}))
+        raise
+
+    def prize(w: Any) -> dict[str, Any]:
+        return {
+            "tier": w.tier,
+            "position": w.position,
+            "ticket_number": w.ticket.number,
+            "ticket_id": w.ticket.ticket_id,
+            "amount_cents": w.amount_cents,
+        }
+
     out = {
         "valid": True,
         "raffle_id": result.raffle_id,
+        "proof_sha256": result.proof_sha256,
         "ticket_count": result.ticket_count,
         "ticket_root": result.ticket_root,
         "gross_sales_cents": result.gross_sales_cents,
         "nonce_commitment": result.nonce_commitment,
         "key_fingerprint": result.key_fingerprint,
+        "published_values_checked": result.published_checked,
         "audit_checkpoint_size": result.audit_checkpoint_size,
         "audit_key": result.audit_key,
         "audit_key_pinned": bool(audit_keys),
-        "winners": [
-            {"tier": w.tier, "position": w.position, "ticket_number": w.ticket.number, "amount_cents": w.amount_cents}
-            for w in result.winners
+        "winners": [prize(w) for w in result.winners],
+        "redraws": [
+            prize(r) | {"replaced_ticket_number": r.replaced.number, "reason": r.reason} for r in result.redraws
         ],
+        "holders": [prize(h) for h in result.holders],
     }
-    _emit(
-        out,
-        as_json,
-        lambda: (
-            (
-                f"VALID draw of {result.raffle_id}: {result.ticket_count} tickets, root "
-                f"{result.ticket_root[:16]}..., winners " + ", ".join(str(w.ticket.number) for w in result.winners)
-            )
-            + (
-                ""
-                if result.audit_key is None
-                else f"\n  bound to audit checkpoint of size {result.audit_checkpoint_size} "
-                f"signed by {result.audit_key}"
-                + ("" if audit_keys else " (pass --audit-key to require the log's published key)")
-            )
-        ),
-    )
+    _emit(out, as_json, lambda: _verified_text(result, nonce_commitment, vrf_fingerprint, audit_keys))
 
+
+def _verified_text(result: Any, nonce_commitment: str | None, vrf_fingerprint: str | None, audit_keys: Any) -> str:
+    lines = [
+        f"VALID draw of {result.raffle_id}: {result.ticket_count} tickets, root {result.ticket_root[:16]}..., "
+        f"gross sales {result.gross_sales_cents} cents",
+        f"  proof_sha256 {result.proof_sha256}",
+        "  winners: " + ", ".join(f"{w.tier} #{w.ticket.number}" for w in result.winners),
+    ]
+    for r in result.redraws:
+        lines.append(f"  redraw: {r.tier} #{r.replaced.number} -> #{r.ticket.number} ({r.reason})")
+    lines.append("  holders: " + ", ".join(f"{h.tier} #{h.ticket.number}" for h in result.holders))
+    missing = [
+        o for o, v in (("--nonce-commitment", nonce_commitment), ("--vrf-fingerprint", vrf_fingerprint)) if not v
+    ]
+    if missing:
+        lines.append(
+            f"  nonce commitment {result.nonce_commitment} and key fingerprint {result.key_fingerprint} were not "
+            f"compared with the values published at raffle creation: pass {' and '.join(missing)}"
+        )
+    else:
+        lines.append("  nonce commitment and key fingerprint are the ones published at raffle creation")
+    if result.audit_key is not None:
+        lines.append(
+            f"  bound to audit checkpoint of size {result.audit_checkpoint_size} signed by {result.audit_key}"
+            + ("" if audit_keys else " (pass --audit-key to require the log's published key)")
+        )
+    return "\n".join(lines)

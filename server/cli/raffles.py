@@ -86,7 +86,23 @@ def raffle_create(
             prize_table=tuple(_prize(p) for p in prizes),
         ),
     )
-    _emit(r, as_json, f"raffle {r['id']} {r['name']!r} {r['status']}, closes {_iso(r['sales_close_at_ms'])}")
+    # What to publish now, before any ticket exists: a draw proof means something only against
+    # these (docs/draw-proof.md section 1; tombola verify-draw --nonce-commitment --vrf-fingerprint).
+    draw = app.core.draw_status(r["id"])
+    published = {
+        "nonce_commitment": draw["nonce_commitment"],
+        "vrf_fingerprint": draw["vrf"]["fingerprint"],
+        "vrf_key_id": draw["vrf"]["key_id"],
+    }
+    _emit(
+        r | {"draw": published},
+        as_json,
+        f"raffle {r['id']} {r['name']!r} {r['status']}, closes {_iso(r['sales_close_at_ms'])}\n"
+        f"  publish now: nonce commitment {published['nonce_commitment']}\n"
+        f"               VRF key fingerprint {published['vrf_fingerprint']} ({published['vrf_key_id']})\n"
+        f"  a draw proof is checked against them: tombola verify-draw PROOF "
+        f"--nonce-commitment {published['nonce_commitment']} --vrf-fingerprint {published['vrf_fingerprint']}",
+    )
 
 
 @raffle.command("close")
@@ -106,4 +122,3 @@ def raffle_list(app: Tombola, as_json: bool) -> None:
     """List raffles."""
     rs = raffles.list_raffles(app)
     _emit(rs, as_json, lambda: "\n".join(f"{r['id']}  {r['status']:<9} {r['name']}" for r in rs) or "no raffles")
-

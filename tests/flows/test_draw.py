@@ -94,7 +94,7 @@ def test_cli_draw_and_independent_verification(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from server import cli as cli_module
+    from server.cli import _common as cli_module
     from server.cli import cli
 
     device = sell_and_close(client, tombola, seeded, clock)

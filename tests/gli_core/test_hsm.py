@@ -24,6 +24,7 @@ from pkcs11 import Attribute, KeyType, MechanismFlag, ObjectClass
 from pkcs11.exceptions import AttributeReadOnly, AttributeSensitive, KeyUnextractable, PKCS11Error
 
 from gli_core.api import Core
+from gli_core.draw.vrf import VrfPublicKey
 from gli_core.hsm import (
     PURPOSES,
     Hsm,
@@ -168,8 +169,11 @@ def test_devices_verify_hsm_grants_at_enrollment(client: TestClient, seeded: See
 def test_raw_rsa_is_rsasp1_in_the_token(hsm: Hsm) -> None:
     key = hsm.ensure_rsa_key(_label(hsm, "vrf"))
     assert key.bits == 2048 and key.size == 256 and key.e == 65537
-    n_e = key.n.to_bytes(256, "big") + key.e.to_bytes(4, "big")
-    assert key.key_id == "rsa2048:" + hashlib.sha256(n_e).hexdigest()[:16]
+    public = VrfPublicKey(key.n, key.e)
+    assert key.key_id == public.key_id == "rsa-fdh-vrf-sha256:" + public.fingerprint[:16]  # one key, one id
+    assert key.public().key_id == public.key_id and hashlib.sha256(key.public().public_key).hexdigest() == (
+        public.fingerprint
+    )
     for m in (0, 1, 2, 65537, key.n - 1, int.from_bytes(secrets.token_bytes(255), "big")):
         s = key.raw_rsa(m)
         assert 0 <= s < key.n
