@@ -25,6 +25,8 @@ import orjson
 import tenacity
 
 from pos_client.errors import NetworkError, ServerError
+from sync_protocol.errors import Malformed
+from sync_protocol.strict_json import loads_strict
 
 
 @dataclass(frozen=True)
@@ -119,9 +121,9 @@ class Transport:
         response = self.http.post(
             f"{self.base_url}{path}", content=content, headers={"content-type": "application/json"}
         )
-        try:
-            data = response.json() if response.content else {}
-        except ValueError:
+        try:  # I-JSON: an answer with a duplicate member is as unusable as one that is not JSON
+            data = loads_strict(response.content, "the answer") if response.content else {}
+        except Malformed:
             data = {}
         body = data if isinstance(data, dict) else {"value": data}
         answer = Answer(status=response.status_code, body=body)

@@ -52,6 +52,8 @@ from gli_core.draw.selection import (
     Winner,
     select,
 )
+from sync_protocol.errors import Malformed
+from sync_protocol.strict_json import loads_strict
 
 __all__ = ["ProofInvalid", "VerifiedDraw", "verify_proof"]
 
@@ -199,8 +201,15 @@ def _select(proof: DrawProof, beta: bytes, tickets: Sequence[DrawTicket]) -> Sel
         raise ProofInvalid(exc.detail, field=where) from None
 
 
+def _parse(data: bytes) -> Any:
+    try:
+        return loads_strict(data, "the proof")
+    except Malformed as exc:
+        raise ProofInvalid(exc.detail, field=str(exc.extra.get("field", ""))) from None
+
+
 def verify_proof(
-    proof: Mapping[str, Any],
+    proof: Mapping[str, Any] | bytes,
     tickets_file: Path | bytes | None = None,
     *,
     published_key_fingerprint: str | None = None,
@@ -210,7 +219,8 @@ def verify_proof(
     """Check a draw proof and return the draw it proves.
 
     Args:
-        proof: the parsed JSON of the proof.
+        proof: the proof: its bytes, parsed as I-JSON (two members of one name are refused,
+            ``draw-proof.md``), or its parsed JSON.
         tickets_file: the ticket file (path or bytes) when the proof names one instead of
             embedding its tickets.
         published_key_fingerprint: the VRF key fingerprint published when sales opened (hex),
@@ -222,7 +232,7 @@ def verify_proof(
     Raises:
         ProofInvalid: the first check that fails; ``field`` names the member that is wrong.
     """
-    p = load_proof(proof)
+    p = load_proof(proof if isinstance(proof, Mapping) else _parse(proof))
     key = p.public_key
 
     _compare(p.fingerprint, key.fingerprint, "vrf.fingerprint", "SHA-256 of the key (DER SubjectPublicKeyInfo)")

@@ -37,7 +37,7 @@ per_class = settings(deadline=None, max_examples=40)
 #: Unicode text without lone surrogates (which are not text and cannot be UTF-8).
 texts = st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=20)
 #: strings a server stores (seller id, reasons, references, names): no U+0000 (sync_protocol.bounds)
-stored_chars = st.characters(exclude_categories=("Cs",), exclude_characters="\x00")
+stored_chars = st.characters(codec="utf-8", exclude_characters="\x00")
 safe_ints = st.integers(min_value=-MAX_SAFE, max_value=MAX_SAFE)
 
 json_scalars = st.none() | st.booleans() | safe_ints | texts
