@@ -8,8 +8,12 @@ then verifies the whole log from the database with :func:`gli_core.audit.verify.
 checkpoint signature and root checked). References measured in the same run:
 
 * ``raw_hash_s``: ``SHA-256(0x00 || entry)`` over exactly the stored entry bytes, in a loop;
-* ``raw_insert_per_s``: the same rows inserted into a scratch table of the same shape with the
-  same bulk path (``executemany``/COPY) and batch size, with nothing computed.
+* ``raw_insert_per_s``: the same rows (read back from ``core_audit_entry``, every column) inserted
+  with the same bulk path (``executemany``/COPY) and batch size, nothing computed, into a scratch
+  table with what migration 0003 gives ``core_audit_entry``: the same columns, types and
+  nullability, the primary key ``idx``, the unique ``source_id`` and the indexes ``(tenant, idx)``
+  and ``(type, idx)``. The bench reads both tables' definitions back from the database and stops
+  if they differ (``reference_matches``).
 
 Last line: one JSON object with ``append_per_s``, ``verify_s``, ``raw_hash_s``, the ratios
 ``append_ratio`` (append / raw insert) and ``verify_ratio`` (raw hash / verify), and ``ok``.
@@ -31,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from sqlalchemy import Column, Integer, LargeBinary, MetaData, String, Table, text
+from sqlalchemy import BigInteger, Column, Engine, Index, LargeBinary, MetaData, String, Table, inspect, select, text
 from sqlalchemy.engine import make_url
 
 from gli_core.audit.entry import AuditEvent
@@ -40,6 +44,7 @@ from gli_core.audit.note import NoteVerifier, SoftwareNoteSigner
 from gli_core.audit.verify import verify_chunks
 from gli_core.bulk import bulk_insert
 from gli_core.db import make_engine, migrate
+from gli_core.models import AuditEntry
 
 DEFAULT_PG_DSN = "postgresql+psycopg://tombola_test:tombola_test@127.0.0.1:5432/"
 ORIGIN = "tombola.local/audit/bench"
@@ -56,6 +61,42 @@ def pg_database(dsn: str, name: str) -> str:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
         conn.execute(f'CREATE DATABASE "{name}"')
     return url.set(database=name).render_as_string(hide_password=False)
+
+
+AUDIT_ENTRY = AuditEntry.__table__  # type: ignore[attr-defined]
+
+
+def reference_table(meta: MetaData) -> Table:
+    """A scratch table with ``core_audit_entry``'s columns, keys, constraints and indexes (migration 0003)."""
+    table = Table(
+        "bench_raw_entry",
+        meta,
+        Column("idx", BigInteger, primary_key=True, autoincrement=False),
+        Column("time_ms", BigInteger, nullable=False),
+        Column("actor", String(100), nullable=False),
+        Column("tenant", String(64), nullable=False),
+        Column("type", String(64), nullable=False),
+        Column("source_id", String(64), nullable=True, unique=True),
+        Column("data", String, nullable=False),
+        Column("leaf_hash", LargeBinary, nullable=False),
+    )
+    Index("ix_bench_raw_entry_tenant", table.c.tenant, table.c.idx)
+    Index("ix_bench_raw_entry_type", table.c.type, table.c.idx)
+    return table
+
+
+def shape(engine: Engine, name: str) -> dict[str, Any]:
+    """A table's definition as the database reports it: columns, primary key, unique sets, indexes."""
+    found = inspect(engine)
+    uniques = {tuple(u["column_names"]) for u in found.get_unique_constraints(name)}
+    indexes = {tuple(i["column_names"]) for i in found.get_indexes(name) if not i.get("unique")}
+    uniques |= {tuple(i["column_names"]) for i in found.get_indexes(name) if i.get("unique")}
+    return {
+        "columns": [(c["name"], str(c["type"]), c["nullable"]) for c in found.get_columns(name)],
+        "primary_key": found.get_pk_constraint(name)["constrained_columns"],
+        "unique": sorted(uniques),
+        "indexes": sorted(indexes),
+    }
 
 
 def events(start: int, count: int) -> list[AuditEvent]:
@@ -114,35 +155,13 @@ def main() -> None:
     checkpoint = audit.checkpoint("bench")
     log(f"appended in {append_s:.2f} s ({args.entries / append_s:,.0f}/s); checkpoint at {checkpoint.size}")
 
-    # reference 1: the same rows, raw, through the same bulk path into a table of the same shape
-    rows = [(i, d.encode(), h) for i, d, h in ((i, d.decode(), h) for i, d, h in audit.iter_entries())]
-    meta = MetaData()
-    scratch_table = Table(
-        "bench_raw_entry",
-        meta,
-        Column("idx", Integer, primary_key=True, autoincrement=False),
-        Column("time_ms", Integer),
-        Column("actor", String(100)),
-        Column("tenant", String(64)),
-        Column("type", String(64)),
-        Column("source_id", String(64)),
-        Column("data", String),
-        Column("leaf_hash", LargeBinary),
-    )
-    meta.create_all(engine)
-    raw_rows = [
-        {
-            "idx": i,
-            "time_ms": 0,
-            "actor": "device:x",
-            "tenant": "org-1",
-            "type": "grant.issued",
-            "source_id": None,
-            "data": d.decode(),
-            "leaf_hash": h,
-        }
-        for i, d, h in rows
-    ]
+    # reference 1: the same rows, raw, through the same bulk path into a table of the same definition
+    scratch_table = reference_table(MetaData())
+    scratch_table.create(engine)
+    assert shape(engine, "bench_raw_entry") == shape(engine, "core_audit_entry"), "the reference table differs"
+    with engine.connect() as conn:
+        raw_rows = [dict(r._mapping) for r in conn.execute(select(AUDIT_ENTRY).order_by(AUDIT_ENTRY.c.idx))]
+    assert len(raw_rows) == args.entries
     start = time.perf_counter()
     for s in range(0, len(raw_rows), args.batch):
         with engine.begin() as conn:
@@ -150,6 +169,7 @@ def main() -> None:
     raw_insert_s = time.perf_counter() - start
     with engine.begin() as conn:
         conn.execute(text("DROP TABLE bench_raw_entry"))
+    rows = [(r["idx"], r["data"].encode(), r["leaf_hash"]) for r in raw_rows]
 
     # reference 2: raw SHA-256 over the same bytes
     data = [d for _, d, _ in rows]
@@ -179,6 +199,7 @@ def main() -> None:
         "verify_s": round(verify_s, 3),
         "raw_hash_s": round(raw_hash_s, 3),
         "verify_ratio": round(raw_hash_s / verify_s, 3),
+        "reference_matches": True,
         "ok": append_per_s >= 20_000 and (args.entries > 1_000_000 or verify_s <= 10),
     }
     engine.dispose()
