@@ -349,9 +349,12 @@ class Core:
     def device_synced(self, device_id: str, at_ms: int) -> None:
         self.registry.device_synced(device_id, at_ms)
 
-    def device_usage(self, device_id: str, raffle_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
-        """``raffle_id -> (numbers granted, tickets recorded)`` of the device's active grants."""
-        return self.registry.device_usage(device_id, raffle_ids)
+    def device_usage(
+        self, device_id: str, raffle_ids: Sequence[str], spent: Mapping[str, Iterable[int]] | None = None
+    ) -> dict[str, tuple[int, int]]:
+        """``raffle_id -> (numbers granted, numbers used)`` of the device's active grants: used are
+        its recorded tickets and ``spent``, the numbers of its rejected records (by raffle)."""
+        return self.registry.device_usage(device_id, raffle_ids, spent)
 
     def batch_view(
         self, device_id: str, numbers: Mapping[str, Iterable[int]]

@@ -60,9 +60,17 @@ class DevicesMixin(RegistryBase):
             rows = conn.execute(select(DEVICE_SYNC).where(DEVICE_SYNC.c.device_id.in_(list(device_ids)))).all()
         return {r.device_id: r.last_sync_ms for r in rows}
 
-    def device_usage(self, device_id: str, raffle_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
-        """``raffle_id -> (numbers granted in active grants, tickets recorded)`` of a device, on one
-        connection, one pair of statements whatever the number of raffles."""
+    def device_usage(
+        self, device_id: str, raffle_ids: Sequence[str], spent: Mapping[str, Iterable[int]] | None = None
+    ) -> dict[str, tuple[int, int]]:
+        """``raffle_id -> (numbers granted in active grants, numbers used of them)`` of a device, on
+        one connection, one pair of statements whatever the number of raffles.
+
+        A number is used when a record of the device sold it: a recorded ticket (voided or not),
+        or one of ``spent``, the numbers of its records the server rejected (by raffle), as the
+        device counts them too (docs/sync-protocol.md section 9). Only numbers inside the
+        device's active grants count, each once.
+        """
         usage = {raffle_id: (0, 0) for raffle_id in raffle_ids}
         if not usage:
             return usage
@@ -70,6 +78,14 @@ class DevicesMixin(RegistryBase):
         with self.engine.connect() as conn:
             granted: dict[str, int] = dict(conn.execute(_GRANTED, params).all())
             used: dict[str, int] = dict(conn.execute(_USED, params).all())
+            wasted = {r: set(numbers) for r, numbers in (spent or {}).items() if r in usage and numbers}
+            if wasted:
+                ranges = grant_ranges(conn, device_id)
+                for raffle_id, numbers in wasted.items():
+                    held = [n for n in numbers if any(lo <= n <= hi for lo, hi in ranges.get(raffle_id, ()))]
+                    if held:
+                        recorded = numbers_taken(conn, raffle_id, held)
+                        used[raffle_id] = (used.get(raffle_id) or 0) + sum(1 for n in held if n not in recorded)
         return {r: (int(granted.get(r) or 0), int(used.get(r) or 0)) for r in usage}
 
     def batch_view(

@@ -13,7 +13,8 @@ import hashlib
 import secrets
 from typing import Any
 
-from sqlalchemy import insert, select, update
+import orjson
+from sqlalchemy import bindparam, insert, select, update
 
 from gli_core.api import acting_as, upsert
 from gli_core.errors import CoreError
@@ -28,7 +29,7 @@ from server.errors import (
     NotFound,
     UnknownDevice,
 )
-from server.models import Device, DeviceAnchor, EnrollmentCode
+from server.models import Device, DeviceAnchor, EnrollmentCode, Sale
 from server.raffles.service import get_raffle, get_venue, list_raffles, raffle_info
 from sync_protocol.messages import EnrollmentRequest, EnrollmentResponse, RangeGrant
 from sync_protocol.signing import b64u_encode, key_id_for
@@ -135,13 +136,36 @@ def _register(
     )
 
 
+_SALE = Sale.__table__  # type: ignore[attr-defined]
+_REJECTED_SALES = select(_SALE.c.raffle_id, _SALE.c.numbers).where(
+    (_SALE.c.device_id == bindparam("device_id"))
+    & (_SALE.c.status == "rejected")
+    & (_SALE.c.kind == "sale")
+    & _SALE.c.raffle_id.in_(bindparam("raffle_ids", expanding=True))
+)
+
+
+def rejected_numbers(app: Tombola, device_id: str, raffle_ids: list[str]) -> dict[str, list[int]]:
+    """``raffle_id -> numbers`` of the device's sales the server rejected: spent on the device
+    (it never sells a number twice), so they count as used for top-ups (docs/sync-protocol.md
+    section 9)."""
+    if not raffle_ids:
+        return {}
+    spent: dict[str, list[int]] = {}
+    with app.engine.connect() as conn:
+        for raffle_id, numbers in conn.execute(_REJECTED_SALES, {"device_id": device_id, "raffle_ids": raffle_ids}):
+            spent.setdefault(raffle_id, []).extend(orjson.loads(numbers))
+    return spent
+
+
 def ensure_grants(app: Tombola, device_id: str, raffles: list[dict[str, Any]]) -> tuple[list[RangeGrant], list[str]]:
     """Top up: a new grant for every open raffle where the device has used >= the threshold of
     its numbers (or holds none). Returns, from one read of the device's grants, its active grants
     for open raffles and the ids of its voided grants."""
     threshold = app.settings.topup_threshold
     open_ids = [r["id"] for r in raffles if r["status"] == "open"]
-    for raffle_id, (granted, used) in app.core.device_usage(device_id, open_ids).items():
+    spent = rejected_numbers(app, device_id, open_ids)
+    for raffle_id, (granted, used) in app.core.device_usage(device_id, open_ids, spent).items():
         if used >= threshold * granted:
             # cap reached, numbers exhausted or raffle closed: the ack carries what exists
             with contextlib.suppress(CoreError):
