@@ -10,6 +10,7 @@ from server.cli._common import _emit, _iso, _ms, json_option, with_app
 from server.context import Tombola
 from server.errors import InvalidRequest
 from server.raffles import service as raffles
+from sync_protocol.money import format_money
 
 
 def _bundle(text: str) -> tuple[int, int]:
@@ -32,6 +33,13 @@ def _prize(text: str) -> dict[str, Any]:
     raise InvalidRequest(f"--prize {text!r} is not TIER:COUNT:fixed:CENTS or TIER:COUNT:percent:P")
 
 
+def _prices(r: dict[str, Any]) -> str:
+    """The price points as money, and whether other quantities sell as singles."""
+    money = r["currency"]
+    points = ", ".join(f"{p['quantity']} for {format_money(p['amount_cents'], money)}" for p in r["price_points"])
+    return points + ("; bundles only" if r.get("bundles_only") else "; any other quantity at the single price")
+
+
 @click.group()
 def raffle() -> None:
     """Raffles."""
@@ -45,7 +53,12 @@ def raffle() -> None:
 @click.option("--closes-at", required=True, help="ISO 8601 time sales close.")
 @click.option("--opens-at", default=None, help="ISO 8601 time sales open (default now).")
 @click.option("--bundle", "bundles", multiple=True, help="QTY:CENTS price point, repeatable.")
-@click.option("--currency", default="USD")
+@click.option(
+    "--bundles-only",
+    is_flag=True,
+    help="Sell only the price points (default: any quantity also sells at QTY x the single price).",
+)
+@click.option("--currency", default="USD", help="ISO 4217 code; amounts are in its minor units.")
 @click.option("--grant-size", default=None, type=int, help="Numbers per device grant (default 1000).")
 @click.option(
     "--prize",
@@ -65,6 +78,7 @@ def raffle_create(
     closes_at: str,
     opens_at: str | None,
     bundles: tuple[str, ...],
+    bundles_only: bool,
     currency: str,
     grant_size: int | None,
     prizes: tuple[str, ...],
@@ -81,6 +95,7 @@ def raffle_create(
             sales_close_at_ms=_ms(closes_at),
             sales_open_at_ms=_ms(opens_at) if opens_at else None,
             bundles=tuple(_bundle(b) for b in bundles),
+            bundles_only=bundles_only,
             currency=currency,
             grant_size=grant_size,
             prize_table=tuple(_prize(p) for p in prizes),
@@ -98,6 +113,7 @@ def raffle_create(
         r | {"draw": published},
         as_json,
         f"raffle {r['id']} {r['name']!r} {r['status']}, closes {_iso(r['sales_close_at_ms'])}\n"
+        f"  prices: {_prices(r)}\n"
         f"  publish now: nonce commitment {published['nonce_commitment']}\n"
         f"               VRF key fingerprint {published['vrf_fingerprint']} ({published['vrf_key_id']})\n"
         f"  a draw proof is checked against them: tombola verify-draw PROOF "
