@@ -81,12 +81,16 @@ class Server:
 def servers(pg_admin_dsn: str, tmp_path: Path) -> Iterator[list[Server]]:
     """One server on SQLite and one on PostgreSQL, each seeded with an enrolled device."""
     names = ("no5xx_core", "no5xx_business")
+    core, business = (create_pg_database(pg_admin_dsn, n) for n in names)
     urls = {
-        "sqlite": DbUrls(f"sqlite:///{tmp_path / 'core.db'}", f"sqlite:///{tmp_path / 'business.db'}", "sqlite"),
-        "postgresql": DbUrls(*(create_pg_database(pg_admin_dsn, n) for n in names), "postgresql"),
+        "sqlite": DbUrls(
+            core=f"sqlite:///{tmp_path / 'core.db'}", business=f"sqlite:///{tmp_path / 'business.db'}", backend="sqlite"
+        ),
+        "postgresql": DbUrls(core=core, business=business, backend="postgresql"),
     }
     with ExitStack() as stack:
-        stack.callback(lambda: [drop_pg_database(pg_admin_dsn, n) for n in names])
+        for n in names:
+            stack.callback(drop_pg_database, pg_admin_dsn, n)
         out = []
         for backend, url in urls.items():
             app = open_tombola(tmp_path / backend, url, FakeClock())
