@@ -31,6 +31,7 @@ from gli_core.draw.selection import DrawTicket
 from gli_core.draw.service import DEFAULT_PRIZE_TABLE, DrawService, VrfSigner
 from gli_core.draw.verify import verify_proof
 from gli_core.draw.vrf import VrfPublicKey
+from gli_core.errors import RaffleNotOpen
 from gli_core.hsm import Hsm, HsmConfig, HsmUnavailable, init_hsm, open_hsm
 from gli_core.models import RngCall as RngCallRow
 from gli_core.registry import (
@@ -333,9 +334,12 @@ class Core:
         kind: str = "initial",
         reason: str = "",
         enforce_cap: bool = True,
+        exact: bool = False,
     ) -> RangeGrant:
+        """A signed grant of the next free numbers; ``exact``: exactly ``numbers`` or
+        ``not_enough_numbers`` with the count left (an admin's extension), never a shorter grant."""
         return self.registry.issue_grant(
-            raffle_id, device_id, numbers=numbers, kind=kind, reason=reason, enforce_cap=enforce_cap
+            raffle_id, device_id, numbers=numbers, kind=kind, reason=reason, enforce_cap=enforce_cap, exact=exact
         )
 
     def grants(
@@ -345,6 +349,12 @@ class Core:
 
     def void_grants(self, grant_ids: Sequence[str], reason: str) -> None:
         self.registry.set_grants_status(grant_ids, "voided", reason)
+
+    def void_device_grants(self, device_id: str, reason: str) -> list[dict[str, Any]]:
+        """Void the unsold remainder of every active grant of a device (revocation), logged with the
+        reason; grants of raffles frozen for their draw are left. Returns what was voided
+        (``grant_id``, ``raffle_id``, ``first_number``, ``last_number``, ``unsold``)."""
+        return self.registry.void_device_grants(device_id, reason)
 
     def device_synced(self, device_id: str, at_ms: int) -> None:
         self.registry.device_synced(device_id, at_ms)
@@ -399,6 +409,27 @@ class Core:
 
     def draw_cancel(self, raffle_id: str, reason: str) -> dict[str, Any]:
         return self._draws().cancel(raffle_id, reason)
+
+    def cancel_raffle(self, raffle_id: str, reason: str) -> dict[str, Any]:
+        """Cancel a raffle in the core: its draw CANCELLED (with the reason, logged) and the raffle
+        cancelled, so the core records no sale of it any more (``sale_after_close``). Idempotent:
+        a raffle cancelled already is left as it is. Returns the draw's status.
+
+        Raises:
+            InvalidTransition: the raffle was drawn already (``invalid_draw_transition``), or no reason.
+        """
+        if self.draws is None:
+            if self.registry.raffle(raffle_id).status != "cancelled":
+                if not reason.strip():
+                    raise RaffleNotOpen("cancelling a raffle needs a reason")
+                self.registry.update_raffle(raffle_id, status="cancelled")
+            return {"raffle_id": raffle_id, "state": "CANCELLED", "reason": reason}
+        status = self.draws.status(raffle_id)
+        if status["state"] != "CANCELLED":
+            return self.draws.cancel(raffle_id, reason)
+        if self.registry.raffle(raffle_id).status != "cancelled":  # the cancel stopped half way
+            self.registry.update_raffle(raffle_id, status="cancelled")
+        return status
 
     def draw_redraw(self, raffle_id: str, tier: str, ticket_number: int, reason: str) -> dict[str, Any]:
         return self._draws().redraw(raffle_id, tier, ticket_number, reason)

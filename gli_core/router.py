@@ -8,6 +8,7 @@ renders :class:`~sync_protocol.errors.TombolaError` as ``{"error", "detail"}``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -142,9 +143,25 @@ def draw_proof(raffle_id: str, core: CoreDep) -> dict[str, Any]:
     return core.draw_proof(raffle_id)
 
 
+RaffleCancel = Callable[[str, str], dict[str, Any]]
+
+
+def raffle_canceller(core: CoreDep) -> RaffleCancel:
+    """How ``POST /draw/{raffle_id}/cancel`` cancels: the core's own :meth:`Core.cancel_raffle`.
+
+    An app that also keeps the raffle's business state overrides this dependency with its cancel
+    service, so the raffle is cancelled on both sides whichever way the cancel comes; the core
+    refuses to record any sale of a cancelled raffle either way.
+    """
+    return core.cancel_raffle
+
+
 @draw_router.post("/{raffle_id}/cancel")
-def draw_cancel(raffle_id: str, body: CancelRequest, core: CoreDep) -> dict[str, Any]:
-    return core.draw_cancel(raffle_id, body.reason)
+def draw_cancel(
+    raffle_id: str, body: CancelRequest, cancel: Annotated[RaffleCancel, Depends(raffle_canceller)]
+) -> dict[str, Any]:
+    """Cancel the raffle before its draw (idempotent; tickets stay on record for refunds)."""
+    return cancel(raffle_id, body.reason)
 
 
 # --- the audit log (issue "audit log"): read access for auditors and system admins -----------

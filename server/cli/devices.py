@@ -26,13 +26,20 @@ def device_enroll_code(app: Tombola, venue_id: str, as_json: bool) -> None:
 
 @device.command("revoke")
 @click.argument("device_id")
-@click.option("--reason", default="")
+@click.option("--reason", required=True, help="Why: lost, stolen, broken... (kept in the audit log).")
 @json_option
 @with_app
 def device_revoke(app: Tombola, device_id: str, reason: str, as_json: bool) -> None:
-    """Revoke a device: its syncs are refused from now on."""
+    """Revoke a device: its syncs are refused and its unsold numbers voided (a second revoke does nothing)."""
     d = enrollment.revoke_device(app, device_id, reason)
-    _emit(d, as_json, f"device {device_id} revoked")
+    voided = d["voided_grants"]
+    numbers = sum(v["unsold"] for v in voided)
+    text = (
+        f"device {device_id} revoked: {numbers} unsold number(s) of {len(voided)} grant(s) voided"
+        if d["revoked_now"]
+        else f"device {device_id} was revoked already ({d['revoke_reason']}); nothing changed"
+    )
+    _emit(d, as_json, text)
 
 
 @device.command("extend")

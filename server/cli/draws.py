@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy import update
 
 from server.cli._common import _emit, json_option, with_app
 from server.context import Tombola
+from server.enrollment import service as enrollment
 from server.raffles import service as raffles
 from sync_protocol.errors import TombolaError
 
@@ -47,11 +47,10 @@ _draw_command("publish", "Make the results public.", lambda a, r: a.core.draw_pu
 @json_option
 @with_app
 def draw_cancel(app: Tombola, raffle_id: str, reason: str, as_json: bool) -> None:
-    """Cancel the raffle before its draw (tickets stay on record for refunds)."""
-    out = app.core.draw_cancel(raffle_id, reason)
-    with app.engine.begin() as conn:
-        conn.execute(update(raffles.RAFFLE).where(raffles.RAFFLE.c.id == raffle_id).values(status="cancelled"))
-    _emit(out, as_json, f"raffle {raffle_id} cancelled: {reason}")
+    """Cancel the raffle before its draw, for devices and the core alike (tickets stay on record
+    for refunds; a second cancel changes nothing)."""
+    out = raffles.cancel_raffle(app, raffle_id, reason)
+    _emit(out, as_json, f"raffle {raffle_id} cancelled: {out['draw'].get('reason') or reason}")
 
 
 @draw.command("proof")
@@ -89,12 +88,8 @@ def draw_redraw(app: Tombola, raffle_id: str, tier: str, ticket_number: int, rea
 @with_app
 def draw_void_remainder(app: Tombola, device_id: str, raffle_id: str, reason: str, as_json: bool) -> None:
     """Void a lost device's unsynced remainder so the draw can go ahead."""
-    n = app.core.void_remainder(device_id, raffle_id, reason)
-    _emit(
-        {"device_id": device_id, "raffle_id": raffle_id, "grants_voided": n},
-        as_json,
-        f"{n} grant(s) of {device_id} voided for {raffle_id}: {reason}",
-    )
+    out = enrollment.void_remainder(app, device_id, raffle_id, reason)
+    _emit(out, as_json, f"{out['grants_voided']} grant(s) of {device_id} voided for {raffle_id}: {reason}")
 
 
 @click.command("verify-draw")

@@ -8,8 +8,8 @@ venue.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
+import logging
 import secrets
 from typing import Any
 
@@ -17,7 +17,7 @@ import orjson
 from sqlalchemy import bindparam, insert, select, update
 
 from gli_core.api import acting_as, upsert
-from gli_core.errors import CoreError
+from gli_core.errors import CoreError, NumbersExhausted
 from server import audit
 from server.context import Tombola, new_id
 from server.errors import (
@@ -38,6 +38,7 @@ CODE = EnrollmentCode.__table__  # type: ignore[attr-defined]
 DEVICE = Device.__table__  # type: ignore[attr-defined]
 ANCHOR = DeviceAnchor.__table__  # type: ignore[attr-defined]
 _CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
+log = logging.getLogger("tombola.enrollment")
 
 
 def _hash_code(code: str) -> str:
@@ -168,8 +169,13 @@ def ensure_grants(app: Tombola, device_id: str, raffles: list[dict[str, Any]]) -
     for raffle_id, (granted, used) in app.core.device_usage(device_id, open_ids, spent).items():
         if used >= threshold * granted:
             # cap reached, numbers exhausted or raffle closed: the ack carries what exists
-            with contextlib.suppress(CoreError):
+            try:
                 app.core.issue_grant(raffle_id, device_id, kind="initial" if granted == 0 else "topup")
+            except NumbersExhausted:
+                # every number is granted (a grant is sized to what is left, down to the last one)
+                log.warning("raffle %s has no numbers left to grant device %s", raffle_id, device_id)
+            except CoreError:
+                pass
     views = app.core.grants(device_id=device_id, status=None)
     active = [g.grant for g in views if g.status == "active" and g.grant.raffle_id in open_ids]
     return active, [g.grant.grant_id for g in views if g.status == "voided"]
@@ -191,10 +197,34 @@ def list_devices(app: Tombola, venue_id: str | None = None) -> list[dict[str, An
         return [dict(r._mapping) for r in conn.execute(query)]
 
 
-def revoke_device(app: Tombola, device_id: str, reason: str = "") -> dict[str, Any]:
-    """Refuse the device's syncs from now on (its synced sales stay on record)."""
-    device = get_device(app, device_id)
+def revoke_device(app: Tombola, device_id: str, reason: str) -> dict[str, Any]:
+    """Revoke a device (lost, stolen, broken): its syncs are refused from now on and the unsold
+    numbers of its grants are voided, so no sale from them is ever recorded and it no longer
+    holds up a draw. Its synced sales stay on record. The one revocation of the CLI
+    (``tombola device revoke``) and the admin API (``POST /v1/admin/devices/{id}/revoke``).
+
+    The core voids the grants' remainders (``grant.voided``, with the reason and the unsold count)
+    inside the business transaction that holds the device's row and then marks it revoked
+    (``device.revoked``). A second revoke changes nothing and logs nothing. Ingest a broken
+    device's export file before revoking it: after, its unsynced sales are rejected
+    (``outside_grant``). Returns the device, with ``revoked_now`` (False: it was revoked
+    already) and ``voided_grants`` (what this call voided).
+
+    Raises:
+        InvalidRequest: no reason.
+        NotFound: no such device.
+    """
+    reason = reason.strip()
+    if not reason:
+        raise InvalidRequest("revoking a device needs a reason (lost, stolen, broken...)", field="reason")
+    get_device(app, device_id)
+    voided: list[dict[str, Any]] = []
     with app.engine.begin() as conn:
+        device = conn.execute(select(DEVICE).where(DEVICE.c.id == device_id).with_for_update()).one()
+        if device.status == "revoked":
+            conn.rollback()
+            return get_device(app, device_id) | {"revoked_now": False, "voided_grants": voided}
+        voided = app.core.void_device_grants(device_id, f"device revoked: {reason}")
         conn.execute(
             update(DEVICE)
             .where(DEVICE.c.id == device_id)
@@ -204,14 +234,35 @@ def revoke_device(app: Tombola, device_id: str, reason: str = "") -> dict[str, A
             conn,
             app,
             "device.revoked",
-            {"device_id": device_id, "venue_id": device["venue_id"], "reason": reason},
-            tenant=audit.tenant_of_venue(conn, device["venue_id"]),
+            {
+                "device_id": device_id,
+                "venue_id": device.venue_id,
+                "reason": reason,
+                "grants_voided": len(voided),
+                "numbers_voided": sum(v["unsold"] for v in voided),
+            },
+            tenant=audit.tenant_of_venue(conn, device.venue_id),
         )
-    return get_device(app, device_id)
+    return get_device(app, device_id) | {"revoked_now": True, "voided_grants": voided}
+
+
+def void_remainder(app: Tombola, device_id: str, raffle_id: str, reason: str) -> dict[str, Any]:
+    """Void a device's unsynced remainder of one raffle so its draw can go ahead (the device is
+    lost, but not revoked); the one such void of the CLI (``tombola draw void-remainder``) and the
+    admin API (``POST /v1/admin/devices/{id}/void-remainder``). Returns the count of grants voided.
+    """
+    if not reason.strip():
+        raise InvalidRequest("voiding a device's remainder needs a reason", field="reason")
+    get_device(app, device_id)
+    get_raffle(app, raffle_id)
+    voided = app.core.void_remainder(device_id, raffle_id, reason.strip())
+    return {"device_id": device_id, "raffle_id": raffle_id, "grants_voided": voided}
 
 
 def extend_device(app: Tombola, device_id: str, raffle_id: str, numbers: int, reason: str) -> RangeGrant:
-    """An admin's emergency extension: a grant of ``numbers`` at once, delivered on the next sync."""
+    """An admin's emergency extension: a grant of exactly ``numbers`` at once, delivered on the
+    device's next sync; more than the raffle has left is refused (``not_enough_numbers``, with the
+    count ``left``), never cut short."""
     device = get_device(app, device_id)
     if device["status"] != "active":
         raise DeviceRevoked(f"device {device_id} is revoked")
@@ -223,7 +274,7 @@ def extend_device(app: Tombola, device_id: str, raffle_id: str, numbers: int, re
     if raffle["venue_id"] != device["venue_id"]:
         raise InvalidRequest(f"raffle {raffle_id} is not sold at the device's venue")
     return app.core.issue_grant(
-        raffle_id, device_id, numbers=numbers, kind="extension", reason=reason, enforce_cap=False
+        raffle_id, device_id, numbers=numbers, kind="extension", reason=reason, enforce_cap=False, exact=True
     )
 
 

@@ -6,18 +6,19 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from gli_core.api import RaffleSpec
 from server.context import Tombola, new_id
 from server.errors import InvalidRequest, NotFound
-from server.models import Organisation, Raffle, Venue
+from server.models import Device, Organisation, Raffle, Venue
 from sync_protocol.messages import PricePoint, RaffleInfo
 from sync_protocol.money import format_money, is_currency
 
 ORG = Organisation.__table__  # type: ignore[attr-defined]
 VENUE = Venue.__table__  # type: ignore[attr-defined]
 RAFFLE = Raffle.__table__  # type: ignore[attr-defined]
+DEVICE = Device.__table__  # type: ignore[attr-defined]
 _ALL_RAFFLES = select(RAFFLE).order_by(RAFFLE.c.created_at_ms)
 _RAFFLES_OF_VENUE = _ALL_RAFFLES.where(RAFFLE.c.venue_id == bindparam("venue_id"))
 
@@ -100,7 +101,7 @@ def create_raffle(app: Tombola, spec: RaffleCreate) -> dict[str, Any]:
     price_points = _price_points(spec.price_cents, spec.bundles, currency)
     raffle_id = new_id("rf")
     settings = app.settings
-    grant_size = spec.grant_size or settings.grant_size
+    grant_size = _grant_size(app, spec.venue_id, spec.number_space, spec.grant_size)
     status = "open" if opens <= now else "scheduled"
     app.core.register_raffle(
         RaffleSpec(
@@ -159,6 +160,31 @@ def _price_points(price_cents: int, bundles: tuple[tuple[int, int], ...], curren
     return [{"quantity": q, "amount_cents": c} for q, c in sorted(points.items())]
 
 
+def _grant_size(app: Tombola, venue_id: str, number_space: int, asked: int | None) -> int:
+    """The raffle's grant size: such that the number space gives each active device of the venue
+    a whole grant. Not given: the configured size, made smaller if the space needs it; given (or
+    a space smaller than the number of devices): refused when it does not fit.
+
+    Devices enrolled later get grants sized to what is left of the number space (a smaller last
+    grant), then none (``docs/operations.md``, "Number space and grants").
+    """
+    with app.engine.connect() as conn:
+        devices = conn.execute(
+            select(func.count()).where((DEVICE.c.venue_id == venue_id) & (DEVICE.c.status == "active"))
+        ).scalar_one()
+    devices = max(1, int(devices))
+    grant_size = asked or min(app.settings.grant_size, max(1, number_space // devices))
+    if number_space < grant_size * devices:
+        fits = number_space // devices
+        hint = f"a grant size of at most {fits}" if fits else f"at least {devices} numbers"
+        raise InvalidRequest(
+            f"a number space of {number_space} cannot give each of the venue's {devices} device(s) a grant of "
+            f"{grant_size} numbers: give at least {grant_size * devices} numbers or {hint}",
+            field="number_space",
+        )
+    return grant_size
+
+
 def _public(row: Any) -> dict[str, Any]:
     data = dict(row._mapping)
     data["price_points"] = json.loads(data["price_points"])
@@ -205,6 +231,33 @@ def close_raffle(app: Tombola, raffle_id: str) -> dict[str, Any]:
     with app.engine.begin() as conn:
         conn.execute(update(RAFFLE).where(RAFFLE.c.id == raffle_id).values(sales_close_at_ms=close_at, status="closed"))
     return get_raffle(app, raffle_id)
+
+
+def cancel_raffle(app: Tombola, raffle_id: str, reason: str) -> dict[str, Any]:
+    """Cancel the raffle before its draw, in the core and the business database; tickets stay on
+    record for refunds. The one cancel of the CLI (``tombola draw cancel``), the admin API
+    (``POST /v1/admin/raffles/{id}/cancel``) and the core's route (``POST /core/draw/{id}/cancel``,
+    which the app points here).
+
+    The core first (its draw becomes CANCELLED with the reason, logged; from then on it records no
+    sale of the raffle), inside the business transaction that holds the raffle's row, which then
+    marks it cancelled: the devices' syncs reject its sales (``sale_after_close``). Idempotent: a
+    second cancel changes nothing. Returns the raffle, with the draw's status as ``draw``.
+
+    Raises:
+        InvalidRequest: no reason.
+        NotFound: no such raffle.
+        InvalidTransition: the raffle was drawn already (``invalid_draw_transition``): nothing changes.
+    """
+    if not reason.strip():
+        raise InvalidRequest("cancelling a raffle needs a reason", field="reason")
+    get_raffle(app, raffle_id)
+    with app.engine.begin() as conn:
+        status = conn.execute(select(RAFFLE.c.status).where(RAFFLE.c.id == raffle_id).with_for_update()).scalar_one()
+        draw = app.core.cancel_raffle(raffle_id, reason.strip())
+        if status != "cancelled":
+            conn.execute(update(RAFFLE).where(RAFFLE.c.id == raffle_id).values(status="cancelled"))
+    return get_raffle(app, raffle_id) | {"draw": draw}
 
 
 def raffle_info(raffle: dict[str, Any]) -> RaffleInfo:
