@@ -98,7 +98,7 @@ class ExtendBody(BaseModel):
 
 
 class RevokeBody(BaseModel):
-    reason: Text500 = ""
+    reason: Text500 = Field(min_length=1, description="Why the device is revoked (lost, stolen, retired); logged")
 
 
 @admin_router.post("/venues", status_code=201)

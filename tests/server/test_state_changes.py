@@ -70,6 +70,8 @@ def test_revoke_needs_a_reason_voids_the_unsold_numbers_and_happens_once(
     with pytest.raises(InvalidRequest):
         enrollment.revoke_device(tombola, device.device_id, "  ")
     resp = client.post(f"/v1/admin/devices/{device.device_id}/revoke", json={}, headers=ADMIN)
+    assert (resp.status_code, resp.json()["error"], resp.json()["field"]) == (422, "malformed", "body.reason")
+    resp = client.post(f"/v1/admin/devices/{device.device_id}/revoke", json={"reason": " "}, headers=ADMIN)
     assert (resp.status_code, resp.json()["error"]) == (422, "invalid_request")
     assert tombola.core.grants(device_id=device.device_id)  # still active: nothing happened
 
