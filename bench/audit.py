@@ -38,12 +38,12 @@ import psycopg
 from sqlalchemy import BigInteger, Column, Engine, Index, LargeBinary, MetaData, String, Table, inspect, select, text
 from sqlalchemy.engine import make_url
 
+from dbkit import bulk_insert, make_engine
 from gli_core.audit.entry import AuditEvent
 from gli_core.audit.log import AuditLog
 from gli_core.audit.note import NoteVerifier, SoftwareNoteSigner
 from gli_core.audit.verify import verify_chunks
-from gli_core.bulk import bulk_insert
-from gli_core.db import make_engine, migrate
+from gli_core.db import migrate
 from gli_core.models import AuditEntry
 
 DEFAULT_PG_DSN = "postgresql+psycopg://tombola_test:tombola_test@127.0.0.1:5432/"

@@ -60,8 +60,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from dbkit import bulk_insert_rows  # noqa: E402
 from gli_core.api import AuditConfig, Core, HsmConfig, RaffleSpec  # noqa: E402
-from gli_core.bulk import bulk_insert_rows  # noqa: E402
 from gli_core.draw.proof import ticket_leaf_hash, ticket_leaf_inputs  # noqa: E402
 from gli_core.draw.selection import DrawTicket, TicketList  # noqa: E402
 from gli_core.draw.verify import verify_proof  # noqa: E402

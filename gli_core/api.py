@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Engine, insert
 
+from dbkit import make_engine
 from gli_core.audit.config import AuditConfig
 from gli_core.audit.entry import AuditEvent, acting_as, current_actor, set_actor
 from gli_core.audit.log import AuditLog, SignedCheckpoint
@@ -24,8 +25,7 @@ from gli_core.audit.shipper import read_archive
 from gli_core.audit.signers import create_kms_audit_key
 from gli_core.audit.store import LocalSegmentStore, setup_bucket
 from gli_core.audit.verify import verify_checkpoint_chain, verify_chunks, verify_log
-from gli_core.bulk import bulk_insert, bulk_insert_rows, upsert
-from gli_core.db import make_engine, migrate
+from gli_core.db import migrate
 from gli_core.draw.proof import build_proof
 from gli_core.draw.selection import DrawTicket
 from gli_core.draw.service import DEFAULT_PRIZE_TABLE, DrawService, VrfSigner
@@ -68,17 +68,12 @@ __all__ = [
     "VrfPublicKey",
     "acting_as",
     "build_proof",
-    "bulk_insert",
-    "bulk_insert_rows",
     "create_kms_audit_key",
     "current_actor",
     "init_hsm",
-    "make_engine",
-    "migrate",
     "read_archive",
     "set_actor",
     "setup_bucket",
-    "upsert",
     "verify_checkpoint_chain",
     "verify_chunks",
     "verify_log",

@@ -1,11 +1,11 @@
-"""The business database: engine and Alembic migrations (same engine rules as the core's)."""
+"""The business database: its Alembic history under ``server/migrations`` (engines: :mod:`dbkit`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from gli_core.api import make_engine
-from gli_core.api import migrate as _migrate
+from dbkit import make_engine
+from dbkit import migrate as _migrate
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

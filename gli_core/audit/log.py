@@ -30,9 +30,9 @@ from sqlalchemy import Engine, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from dbkit import bulk_insert
 from gli_core import merkle
 from gli_core.audit.entry import AuditEvent, entry_bytes
-from gli_core.bulk import bulk_insert
 from gli_core.errors import CoreError
 from gli_core.models import AuditCheckpoint as CheckpointRow
 from gli_core.models import AuditEntry as EntryRow

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from sqlalchemy import and_, bindparam, func, select
 
-from gli_core.bulk import upsert
+from dbkit import upsert
 from gli_core.registry.base import RegistryBase
 from gli_core.registry.grants import grant_ranges
 from gli_core.registry.tickets import numbers_taken

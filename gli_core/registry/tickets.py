@@ -21,8 +21,8 @@ from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from dbkit import bulk_insert_rows
 from gli_core.audit.entry import AuditEvent, current_actor
-from gli_core.bulk import bulk_insert_rows
 from gli_core.draw.proof import ticket_leaf_hash
 from gli_core.draw.state_machine import FROZEN, DrawState
 from gli_core.errors import (

@@ -16,7 +16,8 @@ from typing import Any
 import orjson
 from sqlalchemy import bindparam, insert, select, update
 
-from gli_core.api import acting_as, upsert
+from dbkit import upsert
+from gli_core.api import acting_as
 from gli_core.errors import CoreError, NumbersExhausted
 from server import audit
 from server.context import Tombola, new_id

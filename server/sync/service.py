@@ -18,7 +18,8 @@ from typing import Any
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
-from gli_core.api import TicketSale, acting_as, bulk_insert_rows
+from dbkit import bulk_insert_rows
+from gli_core.api import TicketSale, acting_as
 from gli_core.errors import NumberTaken
 from server import audit
 from server.context import Tombola

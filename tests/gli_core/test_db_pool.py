@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import exc, text
 
-from gli_core import db
+from dbkit import engine as db
 from tests.support.postgres import DbUrls
 
 

@@ -246,7 +246,8 @@ def db_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DbUrl
 @pytest.fixture
 def core_engine(db_backend: DbUrls) -> Iterator[Engine]:
     """An engine on the migrated core database of ``db_backend`` (both backends)."""
-    from gli_core.db import make_engine, migrate
+    from dbkit import make_engine
+    from gli_core.db import migrate
 
     migrate(db_backend.core)
     engine = make_engine(db_backend.core)
