@@ -63,7 +63,6 @@ T0 = 1_767_261_600_000
 MINUTE = 60_000
 HOUR = 60 * MINUTE
 LEASE_S = 8 * 3600
-REJECTION_DETAIL = "record 2 charges 1000 EUR for 5 ticket(s); the raffle says 2000 EUR"
 
 
 def uuid7(ms: int, n: int) -> str:
@@ -73,6 +72,8 @@ def uuid7(ms: int, n: int) -> str:
 
 
 RAFFLE_ID = uuid7(T0 - 24 * HOUR, 1)
+#: the server's words for record 2 of the rejection vectors (5 tickets at 10.00 EUR, the raffle asks 20.00 EUR)
+REJECTION_DETAIL = f"record 2: 5 ticket(s) of raffle {RAFFLE_ID} cost 20.00 EUR, not 10.00 EUR"
 VENUE_ID = uuid7(T0 - 48 * HOUR, 2)
 DEVICE_ID = uuid7(T0, 3)
 OTHER_DEVICE_ID = uuid7(T0, 4)
