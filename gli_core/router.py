@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from limits import parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 
 from gli_core.api import Core, TicketView
 from gli_core.errors import RateLimited
+from sync_protocol.bounds import NO_NUL, SAFE_INT_MAX, Text64, Text500
 
 TICKET_RATE = parse("200/second")
 
@@ -47,19 +48,19 @@ router = APIRouter(prefix="/tickets", tags=["core tickets"], dependencies=[Depen
 
 
 class GenerateRequest(BaseModel):
-    raffle_id: str
+    raffle_id: Text64
     quantity: int = Field(default=1, ge=1, le=100)
-    sale_id: str | None = None
+    sale_id: Text64 | None = None
 
 
 class BatchGenerateRequest(BaseModel):
-    raffle_id: str
+    raffle_id: Text64
     quantity: int = Field(ge=1, le=10_000)
 
 
 class StatusChange(BaseModel):
     status: Literal["voided", "refunded"]
-    reason: str = Field(min_length=1, max_length=500)
+    reason: Text500 = Field(min_length=1)
 
 
 def _tickets(views: list[TicketView]) -> dict[str, object]:
@@ -79,7 +80,9 @@ def batch_generate(body: BatchGenerateRequest, core: CoreDep) -> dict[str, objec
 
 
 @router.get("/{ticket_id}/validate")
-def validate(ticket_id: str, core: CoreDep, code: Annotated[str | None, Query()] = None) -> dict[str, object]:
+def validate(
+    ticket_id: Text64, core: CoreDep, code: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None
+) -> dict[str, object]:
     """Whether a ticket is on record and sold; with ``code``, whether its verification code matches."""
     ticket, valid = core.validate_ticket(ticket_id, code)
     return {"valid": valid, "ticket": ticket.to_dict()}
@@ -87,7 +90,7 @@ def validate(ticket_id: str, core: CoreDep, code: Annotated[str | None, Query()]
 
 @router.get("/raffle/{raffle_id}")
 def by_raffle(
-    raffle_id: str,
+    raffle_id: Text64,
     core: CoreDep,
     after: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
@@ -99,7 +102,7 @@ def by_raffle(
 
 
 @router.put("/{ticket_id}/status")
-def set_status(ticket_id: str, body: StatusChange, core: CoreDep) -> dict[str, object]:
+def set_status(ticket_id: Text64, body: StatusChange, core: CoreDep) -> dict[str, object]:
     """Void or refund a ticket."""
     return {"ticket": core.set_ticket_status(ticket_id, body.status).to_dict()}
 
@@ -108,11 +111,11 @@ draw_router = APIRouter(prefix="/draw", tags=["core draws"])
 
 
 class DrawRequest(BaseModel):
-    raffle_id: str
+    raffle_id: Text64
 
 
 class CancelRequest(BaseModel):
-    reason: str = Field(min_length=1, max_length=500)
+    reason: Text500 = Field(min_length=1)
 
 
 @draw_router.post("/initiate")
@@ -128,17 +131,17 @@ def draw_execute(body: DrawRequest, core: CoreDep) -> dict[str, Any]:
 
 
 @draw_router.get("/{raffle_id}/status")
-def draw_status(raffle_id: str, core: CoreDep) -> dict[str, Any]:
+def draw_status(raffle_id: Text64, core: CoreDep) -> dict[str, Any]:
     return core.draw_status(raffle_id)
 
 
 @draw_router.get("/{raffle_id}/results")
-def draw_results(raffle_id: str, core: CoreDep) -> dict[str, Any]:
+def draw_results(raffle_id: Text64, core: CoreDep) -> dict[str, Any]:
     return core.draw_results(raffle_id)
 
 
 @draw_router.get("/{raffle_id}/proof")
-def draw_proof(raffle_id: str, core: CoreDep) -> dict[str, Any]:
+def draw_proof(raffle_id: Text64, core: CoreDep) -> dict[str, Any]:
     """The draw proof: everything ``tombola verify-draw`` needs, in one document."""
     return core.draw_proof(raffle_id)
 
@@ -158,7 +161,7 @@ def raffle_canceller(core: CoreDep) -> RaffleCancel:
 
 @draw_router.post("/{raffle_id}/cancel")
 def draw_cancel(
-    raffle_id: str, body: CancelRequest, cancel: Annotated[RaffleCancel, Depends(raffle_canceller)]
+    raffle_id: Text64, body: CancelRequest, cancel: Annotated[RaffleCancel, Depends(raffle_canceller)]
 ) -> dict[str, Any]:
     """Cancel the raffle before its draw (idempotent; tickets stay on record for refunds)."""
     return cancel(raffle_id, body.reason)
@@ -220,7 +223,7 @@ def audit_sign_checkpoint(core: CoreDep, scope: ScopeDep) -> dict[str, Any]:
 def audit_checkpoints(
     core: CoreDep,
     scope: ScopeDep,
-    after: Annotated[int, Query(ge=-1)] = -1,
+    after: Annotated[int, Query(ge=-1, le=SAFE_INT_MAX)] = -1,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     return {"checkpoints": [c.to_dict() for c in core.audit.checkpoints(after_size=after, limit=limit)]}
@@ -230,10 +233,10 @@ def audit_checkpoints(
 def audit_entries(
     core: CoreDep,
     scope: ScopeDep,
-    after: Annotated[int, Query(ge=-1)] = -1,
+    after: Annotated[int, Query(ge=-1, le=SAFE_INT_MAX)] = -1,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    type: Annotated[str | None, Query(max_length=64)] = None,
-    tenant: Annotated[str | None, Query(max_length=64)] = None,
+    type: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
+    tenant: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
 ) -> dict[str, Any]:
     """Entries after index ``after``; a tenant auditor sees only their tenant's."""
     if scope.tenant is not None:
@@ -243,7 +246,7 @@ def audit_entries(
 
 
 @audit_router.get("/entries/{index}")
-def audit_entry(index: int, core: CoreDep, scope: ScopeDep) -> dict[str, Any]:
+def audit_entry(index: Annotated[int, Path(ge=0, le=SAFE_INT_MAX)], core: CoreDep, scope: ScopeDep) -> dict[str, Any]:
     return _entry_json(index, _visible(scope, core, index))
 
 
@@ -251,8 +254,8 @@ def audit_entry(index: int, core: CoreDep, scope: ScopeDep) -> dict[str, Any]:
 def audit_inclusion(
     core: CoreDep,
     scope: ScopeDep,
-    index: Annotated[int, Query(ge=0)],
-    size: Annotated[int | None, Query(ge=1)] = None,
+    index: Annotated[int, Query(ge=0, le=SAFE_INT_MAX)],
+    size: Annotated[int | None, Query(ge=1, le=SAFE_INT_MAX)] = None,
 ) -> dict[str, Any]:
     """RFC 9162 inclusion proof of entry ``index`` in the tree of ``size`` entries (default: the
     latest checkpoint's size)."""
@@ -274,8 +277,8 @@ def audit_inclusion(
 def audit_consistency(
     core: CoreDep,
     scope: ScopeDep,
-    first: Annotated[int, Query(ge=1)],
-    second: Annotated[int, Query(ge=1)],
+    first: Annotated[int, Query(ge=1, le=SAFE_INT_MAX)],
+    second: Annotated[int, Query(ge=1, le=SAFE_INT_MAX)],
 ) -> dict[str, Any]:
     """RFC 9162 consistency proof between the trees of ``first`` and ``second`` entries."""
     proof = core.audit.consistency_proof(first, second)
