@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-import orjson
 from sqlalchemy import func, select
 from tqdm import tqdm
 
@@ -26,9 +25,10 @@ from server.errors import IngestFileInvalid, NotFound
 from server.raffles.service import ORG, VENUE, get_raffle
 from server.sync.service import SALE, apply_batch
 from sync_protocol.chain import verify_chain
-from sync_protocol.errors import ProtocolError
+from sync_protocol.errors import Malformed, ProtocolError
 from sync_protocol.messages import GENESIS_HASH, ExportHeader, ExportTrailer, SyncBatch, parse_record
 from sync_protocol.signing import b64u_decode
+from sync_protocol.strict_json import loads_strict
 
 CHUNK = 500
 
@@ -40,9 +40,9 @@ def _lines(fh: IO[bytes], bar: tqdm | None) -> Iterator[tuple[int, dict[str, Any
         if not line.strip():
             continue
         try:
-            obj = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            raise IngestFileInvalid(f"line {lineno} is not JSON: {exc}", line=lineno) from exc
+            obj = loads_strict(line.rstrip(b"\r\n"), f"line {lineno}")
+        except Malformed as exc:  # not JSON, or two members of one name (I-JSON, as on the wire)
+            raise IngestFileInvalid(exc.detail, line=lineno, **exc.extra) from exc
         if not isinstance(obj, dict):
             raise IngestFileInvalid(f"line {lineno} is not a JSON object", line=lineno)
         yield lineno, obj

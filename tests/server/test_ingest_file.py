@@ -84,3 +84,19 @@ def test_http_upload(client: TestClient, tombola: Tombola, seeded: Seed, device:
     assert resp.json()["applied"] == 1
     resp = client.post("/v1/ingest", content=b"garbage\n", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
     assert (resp.status_code, resp.json()["error"]) == (422, "ingest_file_invalid")
+
+
+def test_a_line_with_a_duplicate_member_is_refused_like_a_sync_body(
+    tombola: Tombola, seeded: Seed, device: RawDevice, tmp_path: Path
+) -> None:
+    """I-JSON holds in export files too: a record line naming ``amount_cents`` twice is refused
+    (before, the last member silently won) and nothing of the file is written."""
+    device.sale(seeded.raffle_id, 5)
+    path = export(device, tmp_path / "dup.ndjson")
+    lines = path.read_text().splitlines()
+    lines[1] = '{"amount_cents": 1, ' + lines[1][1:]
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(IngestFileInvalid) as refused:
+        reconcile.ingest_file(tombola, path, progress=False)
+    assert refused.value.extra == {"line": 2, "field": "amount_cents"}
+    assert list(tombola.core.tickets(seeded.raffle_id)) == []
