@@ -221,7 +221,7 @@ def decide_sale(
     if verdict is not None:
         raise local_refusal(verdict, elapsed_ms=elapsed, quantity_for_sale=amount is not None)
     assert amount is not None  # the price rule passed
-    picks = wallet.pick_numbers(slices, quantity)
+    picks = wallet.pick_numbers(slices, quantity, ctx.raffle.no_grant if ctx.raffle is not None else None)
     verdict = rules.check_grant(
         [n for _, part in picks for n in part], [(s.next_number, s.last_number) for s in slices]
     )

@@ -116,7 +116,9 @@ def status(store: Store, clock: Clock) -> Status:
         if info.sales_close_at_ms - server_now <= HOUR_MS:
             minutes = (info.sales_close_at_ms - server_now) // 60_000
             alerts.append(f"sales_closing: raffle {info.raffle_id} closes in {minutes} min")
-        if number_counts.granted and number_counts.used * 5 >= number_counts.granted * 4:
+        if info.no_grant:
+            alerts.append(f"no_more_numbers: raffle {info.raffle_id}: {wallet.no_grant_advice(info.no_grant)}")
+        elif number_counts.granted and number_counts.used * 5 >= number_counts.granted * 4:
             alerts.append(
                 f"numbers_80pct_used: raffle {info.raffle_id} has used {number_counts.used} of "
                 f"{number_counts.granted} numbers; sync for more"

@@ -160,16 +160,34 @@ def usable_slices(conn: sqlite3.Connection, raffle_id: str) -> list[GrantSlice]:
     return [GrantSlice(grant_id=r[0], next_number=r[1], last_number=r[2]) for r in rows]
 
 
-def pick_numbers(slices: Sequence[GrantSlice], quantity: int) -> list[tuple[GrantSlice, list[int]]]:
+#: what the seller is told when the server said why it granted no more numbers (``RaffleInfo.no_grant``)
+NO_GRANT_ADVICE = {
+    "raffle_numbers_exhausted": "every number of the raffle is granted to devices; syncing brings no more",
+    "device_cap_reached": "this device holds the most numbers one device may; an admin can extend its range",
+}
+
+
+def no_grant_advice(code: str) -> str:
+    return NO_GRANT_ADVICE.get(code, f"the server grants no more numbers ({code}); ask an admin")
+
+
+def pick_numbers(
+    slices: Sequence[GrantSlice], quantity: int, no_grant: str | None = None
+) -> list[tuple[GrantSlice, list[int]]]:
     """The ``quantity`` lowest free numbers across ``slices`` (a sale may span grants).
+
+    Args:
+        no_grant: the server's reason for granting this device no more numbers of the raffle, if
+            it gave one at the last sync; the refusal then says so instead of "sync to get more".
 
     Raises:
         NumbersExhausted: fewer than ``quantity`` numbers are free.
     """
     available = sum(s.left for s in slices)
     if available < quantity:
+        advice = no_grant_advice(no_grant) if no_grant else "sync to get more"
         raise NumbersExhausted(
-            f"{quantity} numbers asked, {available} left in this device's grants: sync to get more",
+            f"{quantity} numbers asked, {available} left in this device's grants: {advice}",
             numbers_left=available,
         )
     picks: list[tuple[GrantSlice, list[int]]] = []

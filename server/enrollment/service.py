@@ -18,7 +18,7 @@ from sqlalchemy import bindparam, insert, select, update
 
 from dbkit import upsert
 from gli_core.api import acting_as
-from gli_core.errors import CoreError, NumbersExhausted
+from gli_core.errors import CoreError, DeviceCapReached, NumbersExhausted
 from server import audit
 from server.context import Tombola, new_id
 from server.errors import (
@@ -109,7 +109,7 @@ def enroll(app: Tombola, request: EnrollmentRequest) -> EnrollmentResponse:
         record_anchor(conn, device_id, now)
     raffles = list_raffles(app, venue_id)
     with acting_as(f"device:{device_id}"):
-        grants, _ = ensure_grants(app, device_id, raffles)
+        grants, _, no_grant = ensure_grants(app, device_id, raffles)
     return EnrollmentResponse(
         device_id=device_id,
         venue_id=venue_id,
@@ -117,7 +117,7 @@ def enroll(app: Tombola, request: EnrollmentRequest) -> EnrollmentResponse:
         server_time_ms=now,
         lease_s=app.settings.lease_s,
         grants=grants,
-        raffles=[raffle_info(r) for r in raffles],
+        raffles=[raffle_info(r, no_grant.get(r["id"])) for r in raffles],
     )
 
 
@@ -160,26 +160,33 @@ def rejected_numbers(app: Tombola, device_id: str, raffle_ids: list[str]) -> dic
     return spent
 
 
-def ensure_grants(app: Tombola, device_id: str, raffles: list[dict[str, Any]]) -> tuple[list[RangeGrant], list[str]]:
+def ensure_grants(
+    app: Tombola, device_id: str, raffles: list[dict[str, Any]]
+) -> tuple[list[RangeGrant], list[str], dict[str, str]]:
     """Top up: a new grant for every open raffle where the device has used >= the threshold of
     its numbers (or holds none). Returns, from one read of the device's grants, its active grants
-    for open raffles and the ids of its voided grants."""
+    for open raffles and the ids of its voided grants; and, for each raffle where the device was
+    due a grant and got none, the core's code saying why (``RaffleInfo.no_grant``), so the device
+    can tell its seller instead of "sync to get more"."""
     threshold = app.settings.topup_threshold
     open_ids = [r["id"] for r in raffles if r["status"] == "open"]
     spent = rejected_numbers(app, device_id, open_ids)
+    no_grant: dict[str, str] = {}
     for raffle_id, (granted, used) in app.core.device_usage(device_id, open_ids, spent).items():
         if used >= threshold * granted:
             # cap reached, numbers exhausted or raffle closed: the ack carries what exists
             try:
                 app.core.issue_grant(raffle_id, device_id, kind="initial" if granted == 0 else "topup")
-            except NumbersExhausted:
-                # every number is granted (a grant is sized to what is left, down to the last one)
-                log.warning("raffle %s has no numbers left to grant device %s", raffle_id, device_id)
+            except (NumbersExhausted, DeviceCapReached) as exc:
+                # every number is granted (a grant is sized to what is left, down to the last one),
+                # or the device holds its most: the device hears why, the operator reads the log
+                log.warning("raffle %s: no grant for device %s: %s", raffle_id, device_id, exc.code)
+                no_grant[raffle_id] = exc.code
             except CoreError:
-                pass
+                pass  # the raffle stopped selling meanwhile: no grant is due
     views = app.core.grants(device_id=device_id, status=None)
     active = [g.grant for g in views if g.status == "active" and g.grant.raffle_id in open_ids]
-    return active, [g.grant.grant_id for g in views if g.status == "voided"]
+    return active, [g.grant.grant_id for g in views if g.status == "voided"], no_grant
 
 
 def get_device(app: Tombola, device_id: str) -> dict[str, Any]:

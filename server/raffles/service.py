@@ -260,8 +260,8 @@ def cancel_raffle(app: Tombola, raffle_id: str, reason: str) -> dict[str, Any]:
     return get_raffle(app, raffle_id) | {"draw": draw}
 
 
-def raffle_info(raffle: dict[str, Any]) -> RaffleInfo:
-    """The device's view of a raffle."""
+def raffle_info(raffle: dict[str, Any], no_grant: str | None = None) -> RaffleInfo:
+    """The device's view of a raffle; ``no_grant``: why this device was due a grant and got none."""
     return RaffleInfo(
         raffle_id=raffle["id"],
         name=raffle["name"],
@@ -271,4 +271,5 @@ def raffle_info(raffle: dict[str, Any]) -> RaffleInfo:
         sales_close_at_ms=raffle["sales_close_at_ms"],
         status=raffle["status"],
         bundles_only=bool(raffle.get("bundles_only", False)),
+        no_grant=no_grant,
     )

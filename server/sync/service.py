@@ -434,7 +434,7 @@ def _acknowledge(app: Tombola, batch: SyncBatch, outcome: BatchOutcome) -> SyncA
     anchor = outcome.anchor_ms  # recorded in the batch's transaction: a time the device may count from
     app.core.device_synced(device_id, anchor)
     raffles = outcome.raffles if outcome.raffles is not None else list_raffles(app, outcome.venue_id)
-    grants, revoked = ensure_grants(app, device_id, raffles)
+    grants, revoked, no_grant = ensure_grants(app, device_id, raffles)
     return SyncAck(
         device_id=device_id,
         acked_seq=outcome.acked_seq,
@@ -443,7 +443,7 @@ def _acknowledge(app: Tombola, batch: SyncBatch, outcome: BatchOutcome) -> SyncA
         duplicates=outcome.duplicates,
         rejected=outcome.rejected,
         grants=grants,
-        raffles=[raffle_info(r) for r in raffles],
+        raffles=[raffle_info(r, no_grant.get(r["id"])) for r in raffles],
         revoked_grants=revoked,
         server_time_ms=anchor,
         lease_s=app.settings.lease_s,

@@ -35,6 +35,11 @@ class RaffleInfo(Message):
     #: (``sync_protocol.rules.sale_amount``). Optional: absent (``None``) means false, and an
     #: absent member stays absent when the message is encoded again.
     bundles_only: bool | None = None
+    #: why the server handed this device no new grant of the raffle when it was due one: the
+    #: core's code ``raffle_numbers_exhausted`` (every number of the number space is granted to
+    #: some device) or ``device_cap_reached`` (the device holds the most numbers one device may
+    #: hold). Optional: absent when the device got its grant or needed none.
+    no_grant: str | None = Field(default=None, max_length=64)
 
 
 class RejectedRecord(Message):
