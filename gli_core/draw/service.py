@@ -255,13 +255,24 @@ class DrawService:
         quiet: bool = False,
         conn: Connection | None = None,
         drawn: proofs.DrawProof | None = None,
+        drawn_sha256: str = "",
         **values: Any,
     ) -> bool:
         """Compare-and-set ``before`` -> the event's state, with its audit entry, in one transaction
         (``conn``'s when given: the caller commits, and issues the checkpoint after)."""
         if conn is None:
             with self.engine.begin() as own:
-                done = self._cas(raffle_id, before, event, reason=reason, quiet=True, conn=own, drawn=drawn, **values)
+                done = self._cas(
+                    raffle_id,
+                    before,
+                    event,
+                    reason=reason,
+                    quiet=True,
+                    conn=own,
+                    drawn=drawn,
+                    drawn_sha256=drawn_sha256,
+                    **values,
+                )
             if done and not quiet:
                 self._checkpoint(f"draw:{raffle_id}:{decide(before, event, reason=reason).after.value.lower()}")
             if not done and not quiet:
@@ -282,7 +293,7 @@ class DrawService:
                 payload.update(ticket_root=values["ticket_root"], ticket_count=values.get("ticket_count"))
             index = self._log(conn, raffle_id, "draw.state_changed", payload)
             if drawn is not None:
-                payload = _winners_payload(raffle_id, values["proof"], drawn)
+                payload = _winners_payload(raffle_id, drawn_sha256 or _sha256(values["proof"]), drawn)
                 self._log(conn, raffle_id, "draw.winners_determined", payload)
             if t.after is DrawState.RECONCILED and index is not None:
                 conn.execute(update(DRAW).where(DRAW.c.raffle_id == raffle_id).values(audit_index=index))
@@ -414,10 +425,12 @@ class DrawService:
         if gross != row.gross_cents:
             raise TicketSetFrozen(f"the tickets of {raffle_id} changed after they were frozen; refusing to draw")
         proof = self._build_proof(row, tickets, gross, root=root, audit_checkpoint=self.audit_checkpoint(raffle_id))
-        text = proof.to_bytes().decode()
-        if self._cas(raffle_id, state, DrawEvent.EXECUTE, quiet=True, drawn=proof, proof=text):
+        data = proof.to_bytes()
+        digest, text = hashlib.sha256(data).hexdigest(), data.decode()  # the proof hashed once
+        del data
+        if self._cas(raffle_id, state, DrawEvent.EXECUTE, quiet=True, drawn=proof, drawn_sha256=digest, proof=text):
             self._checkpoint(f"draw:{raffle_id}:drawn")
-            return _results(raffle_id, DrawState.DRAWN, _summary(proof), text)
+            return _results(raffle_id, DrawState.DRAWN, _summary(proof), digest)
         return self.results(raffle_id)
 
     def _build_proof(
@@ -477,7 +490,9 @@ class DrawService:
         proof = self._build_proof(
             row, tickets, old.gross_sales_cents, redraws=requests, audit_checkpoint=checkpoint, root=root
         )
-        text = proof.to_bytes().decode()
+        data = proof.to_bytes()
+        digest, text = hashlib.sha256(data).hexdigest(), data.decode()
+        del data
         with self.engine.begin() as conn:
             done = conn.execute(
                 update(DRAW)
@@ -498,13 +513,13 @@ class DrawService:
                         "replaced_ticket_number": latest.replaced_ticket_number,
                         "ticket_number": latest.ticket_number,
                         "reason": latest.reason,
-                        "proof_sha256": hashlib.sha256(text.encode()).hexdigest(),
+                        "proof_sha256": digest,
                     },
                 )
         if not done:
             raise InvalidTransition(f"the draw of {raffle_id} changed meanwhile; nothing was redrawn, try again")
         self._checkpoint(f"draw:{raffle_id}:redrawn")
-        return _results(raffle_id, state, _summary(proof), text)
+        return _results(raffle_id, state, _summary(proof), digest)
 
     def publish(self, raffle_id: str) -> dict[str, Any]:
         state = self.state(raffle_id)
@@ -523,7 +538,7 @@ class DrawService:
         row = self._row(raffle_id)
         if row.state not in (DrawState.DRAWN.value, DrawState.PUBLISHED.value):
             raise DrawNotReady(f"raffle {raffle_id} has not been drawn (it is {row.state})")
-        return _results(raffle_id, DrawState(row.state), orjson.loads(row.proof), row.proof)
+        return _results(raffle_id, DrawState(row.state), orjson.loads(row.proof), _sha256(row.proof))
 
     def proof(self, raffle_id: str) -> dict[str, Any]:
         """The proof document (parsed); :meth:`proof_bytes` is the file to publish."""
@@ -610,8 +625,13 @@ def _summary(proof: proofs.DrawProof) -> dict[str, Any]:
     }
 
 
-def _results(raffle_id: str, state: DrawState, proof: Mapping[str, Any], text: str) -> dict[str, Any]:
-    """What ``results`` answers for a drawn raffle, from its proof and the proof's stored text."""
+def _sha256(text: str) -> str:
+    """``proof_sha256`` of a proof's stored text: hex SHA-256 of its UTF-8 bytes."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _results(raffle_id: str, state: DrawState, proof: Mapping[str, Any], proof_sha256: str) -> dict[str, Any]:
+    """What ``results`` answers for a drawn raffle, from its proof and the SHA-256 of its bytes."""
     return {
         "raffle_id": raffle_id,
         "state": state.value,
@@ -619,7 +639,7 @@ def _results(raffle_id: str, state: DrawState, proof: Mapping[str, Any], text: s
         "redraws": proof.get("redraws", []),
         "holders": holders(proof),
         "ticket_count": proof["tickets"]["count"],
-        "proof_sha256": hashlib.sha256(text.encode()).hexdigest(),
+        "proof_sha256": proof_sha256,
     }
 
 
@@ -635,12 +655,12 @@ def holders(proof: Mapping[str, Any]) -> list[dict[str, Any]]:
     return current
 
 
-def _winners_payload(raffle_id: str, proof_text: str, proof: proofs.DrawProof) -> dict[str, Any]:
+def _winners_payload(raffle_id: str, proof_sha256: str, proof: proofs.DrawProof) -> dict[str, Any]:
     """What the log keeps of an executed draw: enough to match the published proof."""
     checkpoint = proof.audit_checkpoint
     return {
         "raffle_id": raffle_id,
-        "proof_sha256": hashlib.sha256(proof_text.encode()).hexdigest(),
+        "proof_sha256": proof_sha256,
         "beta": proof.beta.hex(),
         "ticket_root": proof.ticket_root.hex(),
         "ticket_count": proof.ticket_count,
