@@ -24,6 +24,13 @@ requests = st.lists(
 )
 
 
+ALLOWED_REFUSALS = {
+    "grant": {"raffle_numbers_exhausted", "device_cap_reached"},
+    "extend": {"not_enough_numbers", "raffle_numbers_exhausted"},
+    "online": {"not_enough_numbers", "raffle_numbers_exhausted"},
+}
+
+
 @settings(max_examples=40, deadline=None)
 @given(requests=requests, space=st.integers(1, 3000), cap=st.integers(1, 2000))
 def test_grants_never_overlap(requests: list[tuple[str, int, int]], space: int, cap: int) -> None:
@@ -54,7 +61,9 @@ def test_grants_never_overlap(requests: list[tuple[str, int, int]], space: int, 
                 else:
                     core.generate_tickets("rf-P", min(size, 100))
             except CoreError as exc:
-                assert exc.code in {"raffle_numbers_exhausted", "device_cap_reached"}
+                # a device's grant is cut to what is left; an extension or an online sale is exactly
+                # what is asked for or refused with the count that is left
+                assert exc.code in ALLOWED_REFUSALS[kind], (kind, exc.code)
         spans = sorted((v.grant.first_number, v.grant.last_number) for v in core.grants(raffle_id="rf-P", status=None))
         covered = [n for first, last in spans for n in range(first, last + 1)]
         assert len(covered) == len(set(covered)), "I1: a number is in two grants"
