@@ -16,6 +16,7 @@ from server import audit
 from server.config import Settings
 from server.context import Tombola
 from server.errors import InvalidRequest
+from sync_protocol.money import format_money
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -75,3 +76,9 @@ def with_app(fn: F) -> F:
 
     return wrapper  # type: ignore[return-value]
 
+
+def prices_text(r: dict[str, Any]) -> str:
+    """The price points as money, and whether other quantities sell as singles."""
+    money = r["currency"]
+    points = ", ".join(f"{p['quantity']} for {format_money(p['amount_cents'], money)}" for p in r["price_points"])
+    return points + ("; bundles only" if r.get("bundles_only") else "; any other quantity at the single price")

@@ -6,11 +6,10 @@ from typing import Any
 
 import click
 
-from server.cli._common import _emit, _iso, _ms, json_option, with_app
+from server.cli._common import _emit, _iso, _ms, json_option, prices_text, with_app
 from server.context import Tombola
 from server.errors import InvalidRequest
 from server.raffles import service as raffles
-from sync_protocol.money import format_money
 
 
 def _bundle(text: str) -> tuple[int, int]:
@@ -31,13 +30,6 @@ def _prize(text: str) -> dict[str, Any]:
     except ValueError:
         pass
     raise InvalidRequest(f"--prize {text!r} is not TIER:COUNT:fixed:CENTS or TIER:COUNT:percent:P")
-
-
-def _prices(r: dict[str, Any]) -> str:
-    """The price points as money, and whether other quantities sell as singles."""
-    money = r["currency"]
-    points = ", ".join(f"{p['quantity']} for {format_money(p['amount_cents'], money)}" for p in r["price_points"])
-    return points + ("; bundles only" if r.get("bundles_only") else "; any other quantity at the single price")
 
 
 @click.group()
@@ -113,7 +105,7 @@ def raffle_create(
         r | {"draw": published},
         as_json,
         f"raffle {r['id']} {r['name']!r} {r['status']}, closes {_iso(r['sales_close_at_ms'])}\n"
-        f"  prices: {_prices(r)}\n"
+        f"  prices: {prices_text(r)}\n"
         f"  publish now: nonce commitment {published['nonce_commitment']}\n"
         f"               VRF key fingerprint {published['vrf_fingerprint']} ({published['vrf_key_id']})\n"
         f"  a draw proof is checked against them: tombola verify-draw PROOF "

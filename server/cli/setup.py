@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from gli_core.api import init_hsm
-from server.cli._common import _emit, json_option, with_app
+from server.cli._common import _emit, json_option, prices_text, with_app
 from server.config import Settings
 from server.context import Tombola
 from server.enrollment import service as enrollment
@@ -149,7 +149,7 @@ A second device enrolls with a new file and this run's code:
   .venv/bin/tombola-pos --db {_shown(_free_db_name(pos_db))} {enroll}
 """
     walk = f"""
-Demo data: venue {venue["id"]} "Demo Hall", raffle {raffle["id"]} "{raffle["name"]}" (1 for $5, 5 for $10, 30 for $20).
+Demo data: venue {venue["id"]} "Demo Hall", raffle {raffle["id"]} "{raffle["name"]}" ({prices_text(raffle)}).
 
 {start}
   .venv/bin/tombola-pos --db {db} sell --raffle {raffle["id"]} --quantity 5 --payment cash
