@@ -264,6 +264,19 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def stop_group(proc: subprocess.Popen[bytes], what: str) -> None:
+    """Stop the process group we started (``start_new_session``): TERM, then KILL after 20 s."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    log(f"{what} stopped")
+
+
 @contextlib.contextmanager
 def running_server(env: dict[str, str], workers: int, log_path: Path) -> Iterator[tuple[str, int]]:
     """``tombola serve`` in its own process group; yields (base URL, pid); stops the group after."""
@@ -291,15 +304,7 @@ def running_server(env: dict[str, str], workers: int, log_path: Path) -> Iterato
         log(f"server up on {url} (pid {proc.pid}, {workers} worker(s))")
         yield url, proc.pid
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)  # the group we started (start_new_session)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log("server stopped")
+        stop_group(proc, "server")
 
 
 # -- devices -------------------------------------------------------------------------------------
@@ -561,15 +566,7 @@ def running_peer(peer: Peer, store: str, workdir: Path) -> Iterator[tuple[str, i
         log(f"peer: pouchdb-server {peer.version} ({store}) on node {peer.node_version}, {url} (pid {proc.pid})")
         yield url, proc.pid
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)  # the group we started (start_new_session)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log("peer stopped")
+        stop_group(proc, "peer")
 
 
 def peer_device(device: Device) -> Device:
