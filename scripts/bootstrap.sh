@@ -3,7 +3,8 @@
 #
 #   1. Installs the Debian packages Tombola needs, if any is missing (apt-get update only then):
 #        python3, python3-venv, softhsm2, and postgresql when PostgreSQL 15 is absent;
-#        with TOMBOLA_WITH_BROWSER=1 also xvfb, xauth and chromium.
+#        xvfb, xauth and the GL/SDL libraries the kivy wheel opens (the POS app's window tests);
+#        with TOMBOLA_WITH_BROWSER=1 also chromium.
 #   2. Creates .venv with python3 (>= 3.11; override with PYTHON=/path/to/python3.x).
 #   3. pip install -e '.[dev,aws]' into it.
 #
@@ -33,8 +34,11 @@ have_pg15() { [ -x /usr/lib/postgresql/15/bin/postgres ]; }
 wanted_packages() {
     echo python3 python3-venv softhsm2
     have_pg15 || echo postgresql
+    # The POS app's window tests (part of make test): an X server, and what the kivy wheel's SDL2
+    # opens at run time (GL/EGL/GLES dispatch, Mesa's llvmpipe renderer, mtdev for touch input).
+    echo xvfb xauth libgl1 libegl1 libgles2 libgl1-mesa-dri libmtdev1
     if [ "${TOMBOLA_WITH_BROWSER:-0}" = "1" ]; then
-        echo xvfb xauth chromium
+        echo chromium
     fi
 }
 
