@@ -37,6 +37,8 @@ wanted_packages() {
     # The POS app's window tests (part of make test): an X server, and what the kivy wheel's SDL2
     # opens at run time (GL/EGL/GLES dispatch, Mesa's llvmpipe renderer, mtdev for touch input).
     echo xvfb xauth libgl1 libegl1 libgles2 libgl1-mesa-dri libmtdev1
+    # Receipt tests decode the printed QR codes with pyzbar, which loads libzbar at run time.
+    echo libzbar0
     if [ "${TOMBOLA_WITH_BROWSER:-0}" = "1" ]; then
         echo chromium
     fi
