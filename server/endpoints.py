@@ -20,7 +20,7 @@ from server.errors import InvalidRequest
 from server.raffles import service as raffles
 from server.reconcile import service as reconcile
 from server.sync import service as sync
-from sync_protocol.bounds import INT32_MAX, NO_NUL, Millis, Text32, Text500
+from sync_protocol.bounds import INT32_MAX, NO_NUL, Millis, Text32, Text64, Text500
 from sync_protocol.messages import EnrollmentRequest, SyncBatch
 from sync_protocol.strict_json import loads_strict
 
@@ -89,6 +89,11 @@ class RaffleCreateBody(BaseModel):
     bundles: list[Bundle] = Field(default_factory=list, max_length=100)
     bundles_only: bool = False
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$", description="ISO 4217 code")
+    #: printed on receipts (RaffleInfo): the raffle's licence ("" = the organisation's), where
+    #: results are published (http/https), when prizes must be claimed by
+    licence_number: Text64 = ""
+    results_url: Text500 = ""
+    claim_by_ms: Millis | None = None
 
 
 class ExtendBody(BaseModel):
@@ -120,6 +125,9 @@ def create_raffle(body: RaffleCreateBody, app: AppDep) -> dict[str, Any]:
             bundles=tuple(body.bundles),
             bundles_only=body.bundles_only,
             currency=body.currency,
+            licence_number=body.licence_number,
+            results_url=body.results_url,
+            claim_by_ms=body.claim_by_ms,
         ),
     )
 

@@ -53,6 +53,11 @@ class Raffle(BusinessBase, table=True):
     price_points: str = Field(description="JSON list of {quantity, amount_cents}")
     #: only the price points may be sold (no quantity x the single price); see sync_protocol.rules
     bundles_only: bool = False
+    #: what receipts print (RaffleInfo): the raffle's own licence ("" = the organisation's),
+    #: where results are published, and the time prizes must be claimed by
+    licence_number: str = Field(default="", max_length=64)
+    results_url: str = Field(default="", max_length=500)
+    claim_by_ms: int | None = Field(default=None, sa_column=_ms(nullable=True))
     number_space: int
     grant_size: int
     lease_s: int

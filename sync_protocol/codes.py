@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from urllib.parse import urlencode
 
 from sync_protocol.canonical import canonical_bytes, domain_bytes
 
@@ -63,3 +64,16 @@ def normalise_code(code: str) -> str:
     """Accept what people type: lower case, no dash, O for 0, I/L for 1."""
     text = code.upper().replace("-", "").replace(" ", "").replace("O", "0").replace("I", "1").replace("L", "1")
     return text[:4] + "-" + text[4:] if len(text) == 8 else code
+
+
+def ticket_check_url(check_url: str, raffle_id: str, number: int, code: str) -> str:
+    """The URL that checks ticket ``number`` of ``raffle_id`` with its verification ``code``.
+
+    ``check_url`` is the server's public ticket-check page (``RaffleInfo.check_url``); the
+    ticket goes in its query as ``raffle``, ``number`` and ``code`` (percent-encoded,
+    ``application/x-www-form-urlencoded``), after any query the page already has:
+    ``https://t.example/check?raffle=rf_1&number=42&code=7K3M-Q9TX``. Receipts print it as a QR
+    code (``docs/sync-protocol.md`` section 7).
+    """
+    query = urlencode({"raffle": raffle_id, "number": number, "code": code})
+    return f"{check_url}{'&' if '?' in check_url else '?'}{query}"

@@ -59,6 +59,14 @@ def raffle() -> None:
     help="TIER:COUNT:fixed:CENTS or TIER:COUNT:percent:P, repeatable, in draw order "
     "(default: one 50/50 prize of 50% of sales).",
 )
+@click.option(
+    "--licence",
+    "licence_number",
+    default="",
+    help="The raffle's licence number, printed on receipts (default: the organisation's).",
+)
+@click.option("--results-url", default="", help="Where the results are published (http/https), printed on receipts.")
+@click.option("--claim-by", default=None, help="ISO 8601 time prizes must be claimed by, printed on receipts.")
 @json_option
 @with_app
 def raffle_create(
@@ -74,9 +82,15 @@ def raffle_create(
     currency: str,
     grant_size: int | None,
     prizes: tuple[str, ...],
+    licence_number: str,
+    results_url: str,
+    claim_by: str | None,
     as_json: bool,
 ) -> None:
-    """Create a raffle; sales open at once unless --opens-at is later."""
+    """Create a raffle; sales open at once unless --opens-at is later.
+
+    --licence, --results-url and --claim-by reach the devices, which print them on receipts.
+    """
     r = raffles.create_raffle(
         app,
         raffles.RaffleCreate(
@@ -91,6 +105,9 @@ def raffle_create(
             currency=currency,
             grant_size=grant_size,
             prize_table=tuple(_prize(p) for p in prizes),
+            licence_number=licence_number,
+            results_url=results_url,
+            claim_by_ms=_ms(claim_by) if claim_by else None,
         ),
     )
     # What to publish now, before any ticket exists: a draw proof means something only against

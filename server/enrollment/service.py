@@ -31,7 +31,7 @@ from server.errors import (
     UnknownDevice,
 )
 from server.models import Device, DeviceAnchor, EnrollmentCode, Sale
-from server.raffles.service import get_raffle, get_venue, list_raffles, raffle_info
+from server.raffles.service import get_raffle, get_venue, issuer, list_raffles, raffle_info
 from sync_protocol.messages import EnrollmentRequest, EnrollmentResponse, RangeGrant
 from sync_protocol.signing import b64u_encode, key_id_for
 
@@ -110,6 +110,7 @@ def enroll(app: Tombola, request: EnrollmentRequest) -> EnrollmentResponse:
     raffles = list_raffles(app, venue_id)
     with acting_as(f"device:{device_id}"):
         grants, _, no_grant = ensure_grants(app, device_id, raffles)
+    by = issuer(app)
     return EnrollmentResponse(
         device_id=device_id,
         venue_id=venue_id,
@@ -117,7 +118,7 @@ def enroll(app: Tombola, request: EnrollmentRequest) -> EnrollmentResponse:
         server_time_ms=now,
         lease_s=app.settings.lease_s,
         grants=grants,
-        raffles=[raffle_info(r, no_grant.get(r["id"])) for r in raffles],
+        raffles=[raffle_info(r, no_grant.get(r["id"]), by=by) for r in raffles],
     )
 
 

@@ -80,6 +80,11 @@ class RaffleCreate:
     prize_table: tuple[dict[str, Any], ...] = ()
     #: sell only the price points (no quantity x the single price), see sync_protocol.rules
     bundles_only: bool = False
+    #: what receipts print (RaffleInfo): the raffle's own licence ("" = the organisation's),
+    #: where results are published (an http(s) URL), and the time prizes must be claimed by
+    licence_number: str = ""
+    results_url: str = ""
+    claim_by_ms: int | None = None
 
 
 def create_raffle(app: Tombola, spec: RaffleCreate) -> dict[str, Any]:
@@ -99,6 +104,7 @@ def create_raffle(app: Tombola, spec: RaffleCreate) -> dict[str, Any]:
             f"currency {spec.currency!r} is not an ISO 4217 currency code (USD, EUR, CAD...)", field="currency"
         )
     price_points = _price_points(spec.price_cents, spec.bundles, currency)
+    licence_number, results_url = _receipt_fields(spec)
     raffle_id = new_id("rf")
     settings = app.settings
     grant_size = _grant_size(app, spec.venue_id, spec.number_space, spec.grant_size)
@@ -126,6 +132,9 @@ def create_raffle(app: Tombola, spec: RaffleCreate) -> dict[str, Any]:
             "currency": currency,
             "price_points": json.dumps(price_points),
             "bundles_only": spec.bundles_only,
+            "licence_number": licence_number,
+            "results_url": results_url,
+            "claim_by_ms": spec.claim_by_ms,
             "number_space": spec.number_space,
             "grant_size": grant_size,
             "lease_s": settings.lease_s,
@@ -138,6 +147,29 @@ def create_raffle(app: Tombola, spec: RaffleCreate) -> dict[str, Any]:
         }
         conn.execute(insert(RAFFLE).values(**row))
     return get_raffle(app, raffle_id)
+
+
+def _receipt_fields(spec: RaffleCreate) -> tuple[str, str]:
+    """The receipt fields of ``spec``, trimmed and checked: a licence of at most 64 characters, a
+    results URL of at most 500 that is http(s), and a claim-by time after sales close."""
+    licence, results_url = spec.licence_number.strip(), spec.results_url.strip()
+    if len(licence) > 64 or "\x00" in licence:
+        raise InvalidRequest("a licence number has at most 64 characters", field="licence_number")
+    if results_url and (
+        len(results_url) > 500
+        or "\x00" in results_url
+        or not results_url.lower().startswith(("http://", "https://"))
+        or any(c.isspace() for c in results_url)
+    ):
+        raise InvalidRequest(
+            f"the results URL {results_url[:80]!r} is not an http(s) URL of at most 500 characters",
+            field="results_url",
+        )
+    if spec.claim_by_ms is not None and spec.claim_by_ms <= spec.sales_close_at_ms:
+        raise InvalidRequest(
+            "prizes can be claimed only after sales close: give a later claim-by time", field="claim_by_ms"
+        )
+    return licence, results_url
 
 
 def _price_points(price_cents: int, bundles: tuple[tuple[int, int], ...], currency: str) -> list[dict[str, int]]:
@@ -260,8 +292,39 @@ def cancel_raffle(app: Tombola, raffle_id: str, reason: str) -> dict[str, Any]:
     return get_raffle(app, raffle_id) | {"draw": draw}
 
 
-def raffle_info(raffle: dict[str, Any], no_grant: str | None = None) -> RaffleInfo:
-    """The device's view of a raffle; ``no_grant``: why this device was due a grant and got none."""
+@dataclass(frozen=True)
+class Issuer:
+    """Who runs the installation's raffles, as receipts print it (``RaffleInfo``)."""
+
+    organisation: str
+    licence_number: str
+    #: the public ticket-check page: the server's public URL + ``/check``
+    check_url: str
+
+
+def issuer(app: Tombola) -> Issuer:
+    """The organisation (name, licence) and the ticket-check page this server hands devices."""
+    query = select(ORG.c.name, ORG.c.licence_number).order_by(ORG.c.id).limit(1)
+    with app.engine.connect() as conn:
+        row = conn.execute(query).first()
+    if row is None:  # no venue yet: the organisation as it will be made
+        ensure_organisation(app)
+        with app.engine.connect() as conn:
+            row = conn.execute(query).one()
+    return Issuer(organisation=str(row.name), licence_number=str(row.licence_number or ""), check_url=check_url(app))
+
+
+def check_url(app: Tombola) -> str:
+    """The public ticket-check page: the server's public URL (``settings.url()``) + ``/check``."""
+    return app.settings.url().rstrip("/") + "/check"
+
+
+def raffle_info(raffle: dict[str, Any], no_grant: str | None = None, *, by: Issuer | None = None) -> RaffleInfo:
+    """The device's view of a raffle; ``no_grant``: why this device was due a grant and got none.
+
+    ``by``: the organisation and ticket-check page; with it the receipt members are filled in
+    (each left out when empty: the raffle's licence, else the organisation's...).
+    """
     return RaffleInfo(
         raffle_id=raffle["id"],
         name=raffle["name"],
@@ -272,4 +335,9 @@ def raffle_info(raffle: dict[str, Any], no_grant: str | None = None) -> RaffleIn
         status=raffle["status"],
         bundles_only=bool(raffle.get("bundles_only", False)),
         no_grant=no_grant,
+        organisation=(by.organisation or None) if by else None,
+        licence_number=(raffle.get("licence_number") or (by.licence_number if by else "")) or None,
+        results_url=raffle.get("results_url") or None,
+        claim_by_ms=raffle.get("claim_by_ms"),
+        check_url=by.check_url if by else None,
     )

@@ -25,7 +25,7 @@ from server import audit
 from server.context import Tombola
 from server.enrollment.service import ANCHOR, DEVICE, ensure_grants, record_anchor, require_active_device
 from server.models import Sale
-from server.raffles.service import list_raffles, raffle_info
+from server.raffles.service import issuer, list_raffles, raffle_info
 from server.sync.rules import BatchContext, KnownSale, RaffleTerms, judge
 from sync_protocol.chain import verify_chain
 from sync_protocol.errors import (
@@ -435,6 +435,7 @@ def _acknowledge(app: Tombola, batch: SyncBatch, outcome: BatchOutcome) -> SyncA
     app.core.device_synced(device_id, anchor)
     raffles = outcome.raffles if outcome.raffles is not None else list_raffles(app, outcome.venue_id)
     grants, revoked, no_grant = ensure_grants(app, device_id, raffles)
+    by = issuer(app)
     return SyncAck(
         device_id=device_id,
         acked_seq=outcome.acked_seq,
@@ -443,7 +444,7 @@ def _acknowledge(app: Tombola, batch: SyncBatch, outcome: BatchOutcome) -> SyncA
         duplicates=outcome.duplicates,
         rejected=outcome.rejected,
         grants=grants,
-        raffles=[raffle_info(r, no_grant.get(r["id"])) for r in raffles],
+        raffles=[raffle_info(r, no_grant.get(r["id"]), by=by) for r in raffles],
         revoked_grants=revoked,
         server_time_ms=anchor,
         lease_s=app.settings.lease_s,

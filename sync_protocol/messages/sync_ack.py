@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from sync_protocol.bounds import NO_NUL, SAFE_INT_MAX
 from sync_protocol.messages._base import Message
 from sync_protocol.messages.grant import RangeGrant
 from sync_protocol.version import PROTOCOL_VERSION
@@ -40,6 +41,18 @@ class RaffleInfo(Message):
     #: some device) or ``device_cap_reached`` (the device holds the most numbers one device may
     #: hold). Optional: absent when the device got its grant or needed none.
     no_grant: str | None = Field(default=None, max_length=64)
+    # What a receipt prints that the device cannot know (docs/sync-protocol.md section 7,
+    # "Receipt members"; WAC 230-11-365). Each optional: absent when the server has none.
+    #: the organisation that runs the raffle
+    organisation: str | None = Field(default=None, max_length=200, pattern=NO_NUL)
+    #: the raffle's licence (or the organisation's, when the raffle has none of its own)
+    licence_number: str | None = Field(default=None, max_length=64, pattern=NO_NUL)
+    #: where the results are published
+    results_url: str | None = Field(default=None, max_length=500, pattern=NO_NUL)
+    #: prizes must be claimed before this time (ms since the epoch)
+    claim_by_ms: int | None = Field(default=None, ge=0, le=SAFE_INT_MAX)
+    #: the public ticket-check page; a ticket's URL is :func:`sync_protocol.codes.ticket_check_url`
+    check_url: str | None = Field(default=None, max_length=500, pattern=NO_NUL)
 
 
 class RejectedRecord(Message):
