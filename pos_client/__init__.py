@@ -38,6 +38,7 @@ from pos_client.errors import (
     UnknownRaffle,
     UnknownSale,
 )
+from pos_client.events import EVENT_TYPES, DeviceEvent
 from pos_client.export import ExportResult
 from pos_client.ledger import RejectedRecord
 from pos_client.selling import Sale
@@ -48,6 +49,7 @@ from pos_client.voids import Void
 from pos_client.wallet import RefusedGrant
 
 __all__ = [
+    "EVENT_TYPES",
     "AlreadyEnrolled",
     "AlreadyRejected",
     "AlreadyVoided",
@@ -57,6 +59,7 @@ __all__ = [
     "BadQuantity",
     "Clock",
     "ClockBackwards",
+    "DeviceEvent",
     "DeviceRevoked",
     "Enrollment",
     "ExportFailed",

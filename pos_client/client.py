@@ -16,13 +16,15 @@ thread-safe (one lock around the connection); several processes may open the sam
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import httpx
 
 from pos_client import enroll as _enroll
+from pos_client import events as _events
 from pos_client import export as _export
 from pos_client import ledger
 from pos_client import selling as _selling
@@ -30,7 +32,8 @@ from pos_client import status as _status
 from pos_client import voids as _voids
 from pos_client.clock import Clock, SystemClock
 from pos_client.enroll import Enrollment
-from pos_client.errors import NotEnrolled
+from pos_client.errors import ClockBackwards, NetworkError, NotEnrolled, SyncFailed
+from pos_client.events import DeviceEvent
 from pos_client.export import ExportResult
 from pos_client.selling import DEFAULT_CLOCK_TOLERANCE_MS, Sale
 from pos_client.status import Status
@@ -190,33 +193,85 @@ class PosClient:
         The device computes the amount (:func:`sync_protocol.rules.sale_amount`). ``amount_cents``,
         when given, is the amount shown to the customer: any other amount is refused (``bad_amount``).
         """
-        return _selling.sell(
-            self.store,
-            self.clock,
-            raffle_id=raffle_id,
-            quantity=quantity,
-            payment=payment,
-            reference=reference,
-            seller_id=seller_id,
-            amount_cents=amount_cents,
-            clock_tolerance_ms=self.clock_tolerance_ms,
-        )
+        try:
+            return _selling.sell(
+                self.store,
+                self.clock,
+                raffle_id=raffle_id,
+                quantity=quantity,
+                payment=payment,
+                reference=reference,
+                seller_id=seller_id,
+                amount_cents=amount_cents,
+                clock_tolerance_ms=self.clock_tolerance_ms,
+            )
+        except ClockBackwards as exc:
+            self._clock_jump(exc, "sale", seller_id)
+            raise
 
     def void(self, sale_id: str, reason: str, seller_id: str = "") -> Void:
         """Void an earlier sale of this device, durably (see :mod:`pos_client.voids`)."""
-        return _voids.void(
-            self.store,
-            self.clock,
-            sale_id=sale_id,
-            reason=reason,
-            seller_id=seller_id,
-            clock_tolerance_ms=self.clock_tolerance_ms,
-        )
+        try:
+            return _voids.void(
+                self.store,
+                self.clock,
+                sale_id=sale_id,
+                reason=reason,
+                seller_id=seller_id,
+                clock_tolerance_ms=self.clock_tolerance_ms,
+            )
+        except ClockBackwards as exc:
+            self._clock_jump(exc, "void", seller_id)
+            raise
+
+    def _clock_jump(self, exc: ClockBackwards, source: str, seller_id: str) -> None:
+        """``clock.jump``: the wall clock was found behind a time already recorded (the refusal stands)."""
+        detail: dict[str, str | int] = {"source": source}
+        behind = exc.extra.get("behind_ms")
+        if isinstance(behind, int):
+            detail["behind_ms"] = behind
+        _events.record_event(self.store, self.clock, "clock.jump", detail, seller_id=seller_id[:64])
 
     def sync(self, max_batches: int | None = None) -> SyncResult:
-        """Upload pending records and refresh grants, raffles and time (see :mod:`pos_client.sync_engine`)."""
+        """Upload pending records and events, refresh grants, raffles and time (see :mod:`pos_client.sync_engine`).
+
+        A failure is recorded as a device event before it is raised: ``connection.lost`` when the
+        server cannot be reached (once, until it answers again), ``sync.failed`` otherwise.
+        """
         engine = SyncEngine(self.store, self.clock, self._transport(), self._signing_key(), batch_size=self.batch_size)
-        return engine.sync(max_batches=max_batches)
+        try:
+            return engine.sync(max_batches=max_batches)
+        except NetworkError as exc:
+            _events.note_reachable(self.store, self.clock, reachable=False, detail={"reason": exc.detail})
+            raise
+        except SyncFailed as exc:
+            detail: dict[str, str | int] = {"code": exc.code, "reason": exc.detail}
+            status = getattr(exc, "http_status", None)
+            if isinstance(status, int):
+                detail["status"] = status
+            _events.record_event(self.store, self.clock, "sync.failed", detail)
+            raise
+
+    # ------------------------------------------------------------------ device events
+
+    def record_event(
+        self, type: str, detail: Mapping[str, Any] | None = None, *, seller_id: str = ""
+    ) -> DeviceEvent | None:
+        """Record a device event (GLI-31 significant event) durably; see :mod:`pos_client.events`.
+
+        ``type`` is one of :data:`pos_client.events.EVENT_TYPES` (``app.start``, ``app.stop``,
+        ``seller.sign_in``, ``seller.pin_failed``, ``printer.error``...); ``detail`` a small flat
+        object (at most 8 members; strings are cut to 200 characters); never a PIN. The event
+        goes to the server with the next sync. Before enrollment nothing is recorded (``None``).
+
+        Raises:
+            BadInput: an unknown type or a detail out of bounds.
+        """
+        return _events.record_event(self.store, self.clock, type, detail, seller_id=seller_id)
+
+    def events(self, *, after_seq: int = 0, type: str | None = None, limit: int = 1000) -> list[DeviceEvent]:
+        """The device's events after ``after_seq`` (of one ``type`` if given), oldest first."""
+        return _events.list_events(self.store, after_seq=after_seq, type=type, limit=limit)
 
     def status(self) -> Status:
         """Pending records, lease, numbers per raffle, rejected records and alerts."""

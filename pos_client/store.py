@@ -10,7 +10,8 @@ Schema versions live in ``PRAGMA user_version``; :data:`MIGRATIONS` holds one fu
 version, applied in order in one transaction. A file written by a newer SDK is refused.
 
 Tables (see ``docs/pos-client.md``): ``device`` (one row: key, identity, anchor, ack state),
-``server_keys`` (pinned), ``raffles``, ``grants``, ``revocations``, ``records`` (the hash chain).
+``server_keys`` (pinned), ``raffles``, ``grants``, ``revocations``, ``records`` (the hash chain);
+from version 2 ``events`` and ``event_ack`` (device events, their own chain: :mod:`pos_client.events`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from pos_client.clock import Anchor
 from pos_client.errors import NotAPosDatabase, NotEnrolled, StoreError
 from sync_protocol.messages import GENESIS_HASH
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_S = 10.0
 
 
@@ -127,7 +128,18 @@ def _schema_v1(db: Database) -> None:
     db.table("records").create_index(["sale_id"], unique=True)
 
 
-MIGRATIONS: dict[int, Callable[[Database], None]] = {1: _schema_v1}
+def _schema_v2_events(db: Database) -> None:
+    """Device events (:mod:`pos_client.events`): their own hash chain, and what the server acknowledged of it."""
+    db.execute(
+        "CREATE TABLE events (seq INTEGER PRIMARY KEY, event_id TEXT NOT NULL, type TEXT NOT NULL, "
+        "seller_id TEXT NOT NULL DEFAULT '', device_time_ms INTEGER NOT NULL, hash TEXT NOT NULL, body TEXT NOT NULL)"
+    )
+    db.execute("CREATE INDEX idx_events_type ON events (type, seq)")
+    db.execute("CREATE TABLE event_ack (id INTEGER PRIMARY KEY, acked_seq INTEGER NOT NULL, acked_hash TEXT NOT NULL)")
+    db.execute("INSERT INTO event_ack (id, acked_seq, acked_hash) VALUES (1, 0, ?)", (GENESIS_HASH,))
+
+
+MIGRATIONS: dict[int, Callable[[Database], None]] = {1: _schema_v1, 2: _schema_v2_events}
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@ a live lease, and a time before the raffle's sales close (not on a cancelled raf
 close a void is refused (``raffle_closed``) and the server would reject it
 (``sale_after_close``): the sale stays in the draw and in the gross. A sale can be voided once;
 a sale the server rejected cannot be voided (refund it). The voided numbers are never sold
-again: the grant's high-water mark does not move back.
+again: the grant's high-water mark does not move back. A void also records the device event
+``sale.voided`` (:mod:`pos_client.events`) in the same transaction.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 
 import uuid6
 
-from pos_client import ledger, wallet
+from pos_client import events, ledger, wallet
 from pos_client.clock import Clock, Reading
 from pos_client.errors import AlreadyRejected, AlreadyVoided, BadInput, UnknownSale
 from pos_client.selling import DEFAULT_CLOCK_TOLERANCE_MS, SaleContext, check_device, local_refusal
@@ -114,4 +115,13 @@ def void(
         ).sealed()
         ledger.append(conn, record)
         ledger.mark_voided(conn, sale_id, record.sale_id)
+        # GLI-31 significant event, in the void's own transaction: both are kept or neither.
+        events.record(
+            conn,
+            store,
+            clock,
+            "sale.voided",
+            {"sale_id": sale_id, "void_id": record.sale_id, "raffle_id": record.raffle_id, "reason": reason},
+            seller_id=seller_id,
+        )
     return Void(void_id=record.sale_id, seq=record.seq, voids=sale_id, raffle_id=record.raffle_id, hash=record.hash)

@@ -83,6 +83,22 @@ class DeviceMismatch(ProtocolError):
     status = 403
 
 
+class EventChainBroken(ProtocolError):
+    """An event of the batch does not follow the event before it, or its hash does not match its
+    content, or it differs from the event the server holds at its seq (names ``event_seq``)."""
+
+    code = "event_chain_broken"
+    status = 409
+
+
+class EventSequenceGap(ProtocolError):
+    """The batch's events do not start right after the last event the server holds, or skip one
+    (``missing_event_seq``: the event the device must send from)."""
+
+    code = "event_sequence_gap"
+    status = 409
+
+
 class SaleIdReused(ProtocolError):
     """A record's ``sale_id`` is the id of an earlier record (of the batch, or one the server
     holds, accepted or rejected). A sale id links tickets to their sale and must be unique, and

@@ -6,8 +6,20 @@ signature made by a newer minor version still verifies on an older peer.
 
 from sync_protocol.errors import UnsupportedVersion
 
+#: the version a message declares unless it carries a member of a later minor version; every
+#: 1.x peer reads it (docs/sync-protocol.md section 3)
 PROTOCOL_VERSION = "1.0"
 SUPPORTED_MAJOR = 1
+#: 1.1 adds device events: ``SyncBatch.events`` and ``SyncAck.events_acked_seq``/``events_head_hash``
+EVENTS_VERSION = "1.1"
+#: the newest minor version this implementation speaks
+LATEST_VERSION = EVENTS_VERSION
+
+
+def minor_of(version: str) -> int:
+    """The minor part of a checked ``MAJOR.MINOR`` version (0 for a bare ``MAJOR``)."""
+    _, _, minor = version.partition(".")
+    return int(minor) if minor else 0
 
 
 def check_version(version: str) -> str:

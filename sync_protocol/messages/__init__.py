@@ -1,6 +1,7 @@
 """The wire objects of the sync protocol, one module each."""
 
 from sync_protocol.messages.enrollment import EnrollmentRequest, EnrollmentResponse
+from sync_protocol.messages.events import EVENT_TYPES, EventRecord, verify_event_chain
 from sync_protocol.messages.export import ExportHeader, ExportTrailer
 from sync_protocol.messages.grant import RangeGrant
 from sync_protocol.messages.records import GENESIS_HASH, Payment, SaleRecord, VoidRecord, parse_record
@@ -8,10 +9,12 @@ from sync_protocol.messages.sync_ack import PricePoint, RaffleInfo, RejectedReco
 from sync_protocol.messages.sync_batch import MAX_BATCH_RECORDS, RejectionAck, SyncBatch
 
 __all__ = [
+    "EVENT_TYPES",
     "GENESIS_HASH",
     "MAX_BATCH_RECORDS",
     "EnrollmentRequest",
     "EnrollmentResponse",
+    "EventRecord",
     "ExportHeader",
     "ExportTrailer",
     "Payment",
@@ -25,4 +28,5 @@ __all__ = [
     "SyncBatch",
     "VoidRecord",
     "parse_record",
+    "verify_event_chain",
 ]

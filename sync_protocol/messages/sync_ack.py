@@ -80,3 +80,7 @@ class SyncAck(Message):
     device_status: Literal["active", "revoked"] = "active"
     server_time_ms: int
     lease_s: int
+    #: protocol 1.1, present only when the batch carried ``events``: the last event of the device's
+    #: event chain the server holds, and its hash (sync-protocol section 19)
+    events_acked_seq: int | None = Field(default=None, ge=0)
+    events_head_hash: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")

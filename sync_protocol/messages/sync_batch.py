@@ -18,6 +18,7 @@ from sync_protocol.bounds import INT32_MAX, Millis, Text64, Text128
 from sync_protocol.canonical import domain_bytes
 from sync_protocol.errors import Malformed
 from sync_protocol.messages._base import Message
+from sync_protocol.messages.events import MAX_BATCH_EVENTS, EventRecord
 from sync_protocol.messages.records import ChainRecord, parse_record
 from sync_protocol.signing import Signer, b64u_decode, b64u_encode, verify
 from sync_protocol.version import PROTOCOL_VERSION
@@ -44,6 +45,9 @@ class SyncBatch(Message):
     sent_at_ms: Millis
     rejected: list[RejectionAck] = Field(default_factory=list, max_length=MAX_BATCH_RECORDS)
     records: list[ChainRecord] = Field(default_factory=list, max_length=MAX_BATCH_RECORDS)
+    #: protocol 1.1: device events continuing the device's event chain (sync-protocol section 19).
+    #: Optional and absent when the device sends none; part of the signed header.
+    events: list[EventRecord] | None = Field(default=None, max_length=MAX_BATCH_EVENTS)
     signature: Text128 = ""
 
     @classmethod
