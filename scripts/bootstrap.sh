@@ -6,7 +6,7 @@
 #        xvfb, xauth and the GL/SDL libraries the kivy wheel opens (the POS app's window tests);
 #        with TOMBOLA_WITH_BROWSER=1 also chromium.
 #   2. Creates .venv with python3 (>= 3.11; override with PYTHON=/path/to/python3.x).
-#   3. pip install -e '.[dev,aws]' into it.
+#   3. pip install -e '.[server,dev,aws]' into it (the base set alone is the POS device's; see pyproject).
 #
 # Step 3 is skipped when .venv/.bootstrap-<hash> exists, the hash covering pyproject.toml and this
 # script, so a second run takes about a second. Delete .venv (or the stamp) to force a reinstall.
@@ -98,8 +98,8 @@ ensure_venv() {
         "$PYTHON" -m venv "$VENV" || die "python -m venv failed (on Debian: apt-get install python3-venv)"
     fi
 
-    log "installing tombola in editable mode with extras [dev,aws]"
-    "$VENV/bin/python" -m pip install --disable-pip-version-check -q -e "$ROOT[dev,aws]"
+    log "installing tombola in editable mode with extras [server,dev,aws]"
+    "$VENV/bin/python" -m pip install --disable-pip-version-check -q -e "$ROOT[server,dev,aws]"
 
     rm -f "$VENV"/.bootstrap-*
     touch "$stamp"
