@@ -30,6 +30,7 @@ from pos_client import ledger
 from pos_client import selling as _selling
 from pos_client import status as _status
 from pos_client import voids as _voids
+from pos_client import wallet as _wallet
 from pos_client.clock import Clock, SystemClock
 from pos_client.enroll import Enrollment
 from pos_client.errors import ClockBackwards, NetworkError, NotEnrolled, SyncFailed
@@ -42,7 +43,7 @@ from pos_client.sync_engine import DEFAULT_BATCH_SIZE, SyncEngine, SyncResult
 from pos_client.transport import RetryPolicy, Transport
 from pos_client.voids import Void
 from sync_protocol.errors import TombolaError
-from sync_protocol.messages import MAX_BATCH_RECORDS, SaleRecord, VoidRecord, parse_record
+from sync_protocol.messages import MAX_BATCH_RECORDS, RaffleInfo, SaleRecord, VoidRecord, parse_record
 from sync_protocol.signing import SoftwareSigner, b64u_decode
 
 DEFAULT_TIMEOUT_S = 10.0
@@ -276,6 +277,11 @@ class PosClient:
     def status(self) -> Status:
         """Pending records, lease, numbers per raffle, rejected records and alerts."""
         return _status.status(self.store, self.clock)
+
+    def raffles(self) -> list[RaffleInfo]:
+        """The raffles this device knows, as the server last sent them (prices, sales window, receipt members)."""
+        with self.store.read() as conn:
+            return _wallet.raffles(conn)
 
     def export(self, path: str | Path) -> ExportResult:
         """Write the signed NDJSON export of every record to ``path``."""
