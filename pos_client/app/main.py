@@ -36,7 +36,7 @@ def post_to_ui(callback: Callback) -> None:
 
 
 class VmScreen(Screen):  # type: ignore[misc]
-    vm = ObjectProperty(None)
+    vm = ObjectProperty(None, rebind=True)
 
 
 class SetupScreen(VmScreen):
@@ -98,15 +98,15 @@ class ReceiptScreen(VmScreen):
 
 
 class AboutScreen(VmScreen):
-    info = ObjectProperty(None)
+    info = ObjectProperty(None, rebind=True)
 
 
 class StatusBar(BoxLayout):  # type: ignore[misc]
-    vm = ObjectProperty(None)
+    vm = ObjectProperty(None, rebind=True)
 
 
 class Root(BoxLayout):  # type: ignore[misc]
-    vm = ObjectProperty(None)
+    vm = ObjectProperty(None, rebind=True)
 
     def go(self, name: str) -> None:
         if name == "receipt":

@@ -572,4 +572,7 @@ class PosViewModel(EventDispatcher):  # type: ignore[misc]  # kivy has no type i
     def _synced(self, error: TombolaError | None) -> None:
         self.syncing = False
         self.online = not isinstance(error, NetworkError)
+        note_online = getattr(self.client, "note_online", None)  # offline_sales: the UI's client hears it too
+        if note_online is not None:
+            note_online(self.online)
         self.refresh()
