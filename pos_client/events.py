@@ -233,6 +233,12 @@ def connection_state(conn: sqlite3.Connection) -> str | None:
 def note_reachable(store: Store, clock: Clock, *, reachable: bool, detail: Mapping[str, Any] | None = None) -> None:
     """Record ``connection.lost`` / ``connection.back`` when the reachability changes (not on every try)."""
     wanted = "connection.back" if reachable else "connection.lost"
+    if store.device() is None:
+        return
+    with store.read() as conn:  # the common case (no change) writes nothing
+        last = connection_state(conn)
+    if last == wanted or (reachable and last is None):
+        return
     with store.write() as conn:
         last = connection_state(conn)
         if last == wanted or (reachable and last is None):
@@ -256,9 +262,7 @@ def note_clock_offset(
 # --------------------------------------------------------------------------- reading
 
 
-def list_events(
-    store: Store, *, after_seq: int = 0, type: str | None = None, limit: int = 1000
-) -> list[DeviceEvent]:
+def list_events(store: Store, *, after_seq: int = 0, type: str | None = None, limit: int = 1000) -> list[DeviceEvent]:
     """Events after ``after_seq`` (of one ``type`` if given), oldest first, at most ``limit``."""
     with store.read() as conn:
         sent, _ = acked(conn)
@@ -278,4 +282,3 @@ def list_events(
             continue
         out.append(_event(event, synced=event.seq <= sent))
     return out
-

@@ -31,7 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from pos_client import ledger, wallet
+from pos_client import events, ledger, wallet
 from pos_client.clock import Anchor, Clock, Reading
 from pos_client.errors import ServerRefused, SyncConflict
 from pos_client.store import EnrolledDevice, Store
@@ -40,6 +40,7 @@ from pos_client.wallet import RefusedGrant
 from sync_protocol.errors import SALE_REJECTION_CODES
 from sync_protocol.messages import RejectionAck, SyncAck, SyncBatch
 from sync_protocol.signing import Signer
+from sync_protocol.version import EVENTS_VERSION
 
 SYNC_PATH = "/v1/sync"
 DEFAULT_BATCH_SIZE = 500
@@ -84,14 +85,30 @@ class SyncResult:
     revoked_grants: list[str] = field(default_factory=list)
     device_status: str = "active"
     server_time_ms: int = 0
+    #: device events newly acknowledged by the server during this sync, and those still waiting
+    events_sent: int = 0
+    events_pending: int = 0
 
 
 def build_batch(
-    device: EnrolledDevice, bodies: list[dict[str, Any]], rejections: list[tuple[int, str]], *, sent_at_ms: int
+    device: EnrolledDevice,
+    bodies: list[dict[str, Any]],
+    rejections: list[tuple[int, str]],
+    *,
+    sent_at_ms: int,
+    event_bodies: list[dict[str, Any]] | None = None,
 ) -> SyncBatch:
-    """The unsigned batch of ``bodies`` (records right after the acknowledged seq), sans I/O."""
+    """The unsigned batch of ``bodies`` (records right after the acknowledged seq), sans I/O.
+
+    ``event_bodies``, when there are any, go in ``events`` and the batch says protocol 1.1;
+    without them the batch is exactly a 1.0 batch.
+    """
     first = device.acked_seq + 1
+    extra: dict[str, Any] = {}
+    if event_bodies:
+        extra = {"events": event_bodies, "protocol_version": EVENTS_VERSION}
     return SyncBatch(
+        **extra,
         device_id=device.device_id,
         first_seq=first,
         last_seq=first + len(bodies) - 1,
@@ -136,9 +153,14 @@ class SyncEngine:
             with self.store.read() as conn:
                 bodies = ledger.bodies_after(conn, device.acked_seq, self.batch_size)
                 rejections = ledger.rejections_between(conn, device.acked_seq + 1, device.acked_seq + len(bodies))
-            batch = build_batch(device, bodies, rejections, sent_at_ms=self.clock.wall_ms()).signed_by(self.signer)
+                event_bodies = events.pending_bodies(conn)
+                events_before, _ = events.acked(conn)
+            batch = build_batch(
+                device, bodies, rejections, sent_at_ms=self.clock.wall_ms(), event_bodies=event_bodies
+            ).signed_by(self.signer)
             answer = self.transport.post(SYNC_PATH, batch.to_dict())
             at = Reading.of(self.clock)
+            events.note_reachable(self.store, self.clock, reachable=True)
             if not answer.ok:
                 if answer.error_code in SALE_REJECTION_CODES and isinstance(answer.body.get("seq"), int):
                     rejection_rounds += 1
@@ -156,10 +178,16 @@ class SyncEngine:
             result.sent += max(0, ack.acked_seq - previous)
             with self.store.read() as conn:
                 result.pending = ledger.count(conn, after=ack.acked_seq)
+                events_after, _ = events.acked(conn)
+                result.events_pending = events.pending_count(conn)
+            result.events_sent += max(0, events_after - events_before)
             result.acked_seq = ack.acked_seq
-            if result.pending == 0 or (max_batches is not None and result.batches >= max_batches):
+            # Events alone ask for one more batch only while the server takes them (an older
+            # server ignores them: they wait for one that does) or when none were sent yet.
+            more_events = result.events_pending > 0 and (not event_bodies or events_after > events_before)
+            if (result.pending == 0 and not more_events) or (max_batches is not None and result.batches >= max_batches):
                 return result
-            if bodies and ack.acked_seq == previous:
+            if bodies and ack.acked_seq == previous and result.pending > 0:
                 raise SyncConflict(
                     f"the server acknowledged none of records {batch.first_seq}..{batch.last_seq}", seq=batch.first_seq
                 )
@@ -227,7 +255,16 @@ class SyncEngine:
                 row = ledger.sale_row(conn, rejected.sale_id)
                 if row is not None and row["seq"] == rejected.seq:
                     ledger.mark_rejected(conn, rejected.seq, rejected.code, rejected.detail, at.wall_ms)
+            if device.anchor is not None:
+                events.note_clock_offset(
+                    conn,
+                    self.store,
+                    self.clock,
+                    old_offset_ms=device.anchor.wall_ms - device.anchor.server_time_ms,
+                    new_offset_ms=at.wall_ms - ack.server_time_ms,
+                )
             self.store.set_anchor(Anchor.received(ack.server_time_ms, at), ack.lease_s)
+            events.apply_ack(conn, ack)
             wallet.store_raffles(conn, ack.raffles)
             revoked = wallet.revoke(conn, ack.revoked_grants, now_ms=at.wall_ms)
             intake = wallet.store_grants(

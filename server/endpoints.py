@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from server.deps import AdminDep, AppDep
 from server.enrollment import service as enrollment
 from server.errors import InvalidRequest
+from server.events import service as device_events
 from server.raffles import service as raffles
 from server.reconcile import service as reconcile
 from server.sync import service as sync
@@ -155,6 +156,18 @@ def enrollment_code(venue_id: IdPath, app: AppDep) -> dict[str, Any]:
 @admin_router.get("/devices")
 def list_devices(app: AppDep, venue_id: IdQuery = None) -> list[dict[str, Any]]:
     return enrollment.list_devices(app, venue_id)
+
+
+@admin_router.get("/devices/{device_id}/events")
+def list_device_events(
+    device_id: IdPath,
+    app: AppDep,
+    since: Annotated[str | None, Query(max_length=64, pattern=NO_NUL, description="ISO 8601 time")] = None,
+    type: Annotated[str | None, Query(max_length=32, pattern=NO_NUL, description="an event type")] = None,
+    limit: Annotated[int, Query(ge=1, le=device_events.MAX_LIST)] = 1000,
+) -> list[dict[str, Any]]:
+    """A device's significant events (GLI-31), oldest first (docs/sync-protocol.md section 19)."""
+    return device_events.list_events(app, device_id, since=since, type=type, limit=limit)
 
 
 @admin_router.post("/devices/{device_id}/revoke")

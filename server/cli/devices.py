@@ -1,4 +1,4 @@
-"""``tombola device``: enrollment codes, revocation, range extension, the device list."""
+"""``tombola device``: enrollment codes, revocation, range extension, the device list, its events."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import click
 from server.cli._common import _emit, _iso, json_option, with_app
 from server.context import Tombola
 from server.enrollment import service as enrollment
+from server.events import service as device_events
+from sync_protocol.messages import EVENT_TYPES
 
 
 @click.group()
@@ -75,3 +77,26 @@ def device_list(app: Tombola, as_json: bool) -> None:
         ),
     )
 
+
+@device.command("events")
+@click.argument("device_id")
+@click.option("--since", default=None, help="Only events at or after this ISO 8601 time (server clock).")
+@click.option("--type", "event_type", type=click.Choice(EVENT_TYPES), default=None, help="Only events of this type.")
+@click.option("--limit", type=click.IntRange(1, device_events.MAX_LIST), default=1000, show_default=True)
+@json_option
+@with_app
+def device_events_list(
+    app: Tombola, device_id: str, since: str | None, event_type: str | None, limit: int, as_json: bool
+) -> None:
+    """A device's significant events (start, sign-in, PIN failures, printer, connection, clock, sync, voids)."""
+    rows = device_events.list_events(app, device_id, since=since, type=event_type, limit=limit)
+
+    def text() -> str:
+        lines = []
+        for e in rows:
+            detail = " ".join(f"{k}={v}" for k, v in e["detail"].items())
+            seller = f" seller {e['seller_id']}" if e["seller_id"] else ""
+            lines.append(f"{_iso(e['occurred_at_ms'])}  #{e['seq']:<6} {e['type']:<20}{seller} {detail}".rstrip())
+        return "\n".join(lines) or f"no events of device {device_id}"
+
+    _emit(rows, as_json, text)

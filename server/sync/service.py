@@ -24,6 +24,7 @@ from gli_core.errors import NumberTaken
 from server import audit
 from server.context import Tombola
 from server.enrollment.service import ANCHOR, DEVICE, ensure_grants, record_anchor, require_active_device
+from server.events.service import apply_events
 from server.models import Sale
 from server.raffles.service import issuer, list_raffles, raffle_info
 from server.sync.rules import BatchContext, KnownSale, RaffleTerms, judge
@@ -40,6 +41,7 @@ from sync_protocol.errors import (
 )
 from sync_protocol.messages import RejectedRecord, SaleRecord, SyncAck, SyncBatch, VoidRecord
 from sync_protocol.signing import b64u_decode
+from sync_protocol.version import EVENTS_VERSION
 
 log = logging.getLogger("tombola.sync")
 
@@ -65,6 +67,8 @@ class BatchOutcome:
     raffles: list[dict[str, Any]] | None = None
     #: the server time handed to the device with this acknowledgement (recorded as an anchor)
     anchor_ms: int = 0
+    #: the device's event chain as held after the batch (acked seq, head hash), when it carried events
+    events_head: tuple[int, str] | None = None
 
 
 #: the ``sale`` columns :func:`_sale_row` fills, in its order
@@ -303,6 +307,8 @@ def _apply_batch(
             raise BrokenChain(f"the batch does not follow record {acked} held by the server", seq=batch.first_seq)
 
         outcome = BatchOutcome(duplicates=len(old), acked_seq=acked, head_hash=acked_hash, venue_id=device["venue_id"])
+        if batch.events is not None:  # protocol 1.1: the device's events, in this same transaction
+            outcome.events_head = apply_events(conn, device["id"], batch.events, now_ms=now)
         if new:
             _refuse_reused_ids(conn, new, look_up=careful)
             outcome.raffles = list_raffles(app, device["venue_id"], conn=conn)
@@ -429,6 +435,14 @@ def _tenant_of_device(app: Tombola, device_id: str) -> str:
         return audit.tenant_of_venue(conn, venue) if venue else ""
 
 
+def _events_members(outcome: BatchOutcome) -> dict[str, Any]:
+    """The ack's 1.1 members when the batch carried events (sync-protocol section 19), else none."""
+    if outcome.events_head is None:
+        return {}
+    seq, head = outcome.events_head
+    return {"protocol_version": EVENTS_VERSION, "events_acked_seq": seq, "events_head_hash": head}
+
+
 def _acknowledge(app: Tombola, batch: SyncBatch, outcome: BatchOutcome) -> SyncAck:
     device_id = batch.device_id
     anchor = outcome.anchor_ms  # recorded in the batch's transaction: a time the device may count from
@@ -448,4 +462,5 @@ def _acknowledge(app: Tombola, batch: SyncBatch, outcome: BatchOutcome) -> SyncA
         revoked_grants=revoked,
         server_time_ms=anchor,
         lease_s=app.settings.lease_s,
+        **_events_members(outcome),
     )
