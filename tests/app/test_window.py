@@ -39,7 +39,9 @@ def shoot(app: AppProcess, name: str) -> None:
     for width, height in ((720, 1280), (1280, 800)):
         app.send("resize", width=width, height=height)
         app.state()  # a frame or two for the layout
-        app.send("screenshot", path=str(ARTIFACTS / f"{name}-{width}x{height}.png"))
+        final = ARTIFACTS / f"{name}-{width}x{height}.png"
+        written = Path(app.send("screenshot", path=str(ARTIFACTS / f"{name}-{width}x{height}-.png"))["path"])
+        written.replace(final)  # Kivy numbers its screenshots; keep one file per screen and size
     app.send("resize", width=720, height=1280)
     app.state()
 

@@ -1,0 +1,162 @@
+"""The app's view-models without a window, over a PosClient talking to the real server app
+(``db_backend``: SQLite and PostgreSQL) through its TestClient."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from queue import Queue
+
+import pytest
+from fastapi.testclient import TestClient
+
+os.environ.setdefault("KIVY_NO_ARGS", "1")
+os.environ.setdefault("KIVY_HOME", tempfile.mkdtemp(prefix="kivy-home-"))
+os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
+
+from pos_client import ManualClock, PosClient, RetryPolicy
+from pos_client.app import viewmodels as vms
+from pos_client.app.identity import identity, package_digest
+from pos_client.app.viewmodels import Callback, PosViewModel
+from server.app import create_app
+from tests.support.app import HOUR_MS, FakeClock, open_tombola, seed, tickets_of
+from tests.support.postgres import DbUrls
+
+NO_RETRY = RetryPolicy(attempts=1, initial_s=0, max_s=0, jitter_s=0, sleep=lambda _s: None)
+URL = "http://testserver"
+
+
+@pytest.fixture
+def world(db_backend: DbUrls, tmp_path: Path) -> Iterator[tuple[object, TestClient, ManualClock, FakeClock]]:
+    server_clock = FakeClock()
+    app = open_tombola(tmp_path / "var", db_backend, server_clock, lease_s=24 * 3600)
+    with TestClient(create_app(tombola=app)) as http:
+        yield app, http, ManualClock(), server_clock
+    app.close()
+
+
+def make_vm(tmp_path: Path, http: TestClient, clock: ManualClock) -> tuple[PosViewModel, Queue[Callback]]:
+    posted: Queue[Callback] = Queue()
+    db = tmp_path / "pos.db"
+
+    def worker() -> PosClient:
+        return PosClient(db, clock=clock, http=http, retry=NO_RETRY)
+
+    vm = PosViewModel(db, post=posted.put, client=worker(), worker_client=worker, sync_interval_s=3600)
+    return vm, posted
+
+
+def run_next(posted: Queue[Callback]) -> None:
+    posted.get(timeout=30)()
+
+
+def test_enroll_sell_cash_and_card_sync_in_background(world, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    app, http, clock, _server_clock = world
+    seeded = seed(app)
+    vm, posted = make_vm(tmp_path, http, clock)
+    assert not vm.enrolled and "not enrolled" in vm.block
+    vm.enroll(URL, seeded.code)
+    assert vm.busy
+    run_next(posted)  # the enrollment's answer, handed to the UI thread
+    assert vm.enrolled and not vm.busy and vm.raffle_id == seeded.raffle_id
+    assert any("Test 50/50: 1000 numbers granted" in line for line in vm.setup_summary)
+    assert [p["label"] for p in vm.price_points] == ["1 for 5.00 USD", "5 for 10.00 USD", "30 for 20.00 USD"]
+    # A bundle for cash: change due from the amount tendered.
+    vm.choose(5)
+    vm.tendered = "15"
+    assert vm.change_due == "5.00 USD"
+    vm.tendered = "5"
+    assert vm.change_due == "5.00 USD short"
+    assert not vm.confirm() and "at least 10.00 USD" in vm.error
+    vm.tendered = "20,00"
+    assert vm.confirm()
+    assert len(vm.receipt["numbers"]) == 5 and vm.receipt["change_due"] == "10.00 USD"
+    # Singles by card: the stepper's price is the shared price rule; a card sale needs a reference.
+    vm.step_singles(+1)
+    vm.step_singles(+1)
+    assert vm.single_price == "15.00 USD"
+    vm.choose(int(vm.single_qty), singles=True)
+    vm.set_payment("card")
+    assert not vm.confirm() and "reference" in vm.error
+    vm.reference = "TERM-1"
+    assert vm.confirm() and vm.receipt["reference"] == "TERM-1" and len(vm.receipt["numbers"]) == 3
+    assert vm.pending == 2
+    # The background sync (its own thread and PosClient) hands its result to the UI through post.
+    vm.start_sync()
+    while vm.pending:
+        run_next(posted)
+    assert vm.online and vm.last_sync != "never"
+    assert len(tickets_of(app, seeded.raffle_id)) == 8
+    # The last sale again, as after a restart: a COPY with the same numbers.
+    sold = vm.receipt["numbers"]
+    assert vm.show_last_sale() and vm.receipt["copy"] and vm.receipt["numbers"] == sold
+    vm.stop()
+
+
+def test_blocks_sales_closed_then_lease(world, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    app, http, clock, _server_clock = world
+    seeded = seed(app, close_in_ms=2 * HOUR_MS)
+    vm, posted = make_vm(tmp_path, http, clock)
+    vm.enroll(URL, seeded.code)
+    run_next(posted)
+    assert vm.block == "" and vm.closes in ("closes in 2h00m", "closes in 1h59m")
+    clock.advance(3 * HOUR_MS)
+    vm.refresh()
+    assert "closed" in vm.block and vm.closes == "sales closed"
+    vm.choose(1)
+    assert not vm.confirm() and vm.error == vm.block and vm.pending == 0
+    clock.advance(22 * HOUR_MS)
+    vm.refresh()
+    assert "lease ran out" in vm.block
+    vm.client.close()
+
+
+def test_numbers_warning_and_printer_and_offline_blocks() -> None:
+    status = vms.Status(
+        device_id="d",
+        venue_id="v",
+        device_status="active",
+        server_url=URL,
+        pending=0,
+        acked_seq=0,
+        last_seq=0,
+        last_sync_ms=None,
+        lease_left_s=100,
+        server_time_ms=1_000,
+    )
+    from sync_protocol.messages import PricePoint, RaffleInfo
+
+    raffle = RaffleInfo(
+        raffle_id="r",
+        name="R",
+        currency="USD",
+        price_points=[PricePoint(quantity=1, amount_cents=100)],
+        sales_open_at_ms=0,
+        sales_close_at_ms=10_000,
+        status="open",
+    )
+    assert "printer failed" in vms.block_reason(status, raffle, online=True, printer_blocked=True)
+    assert "No numbers left" in vms.block_reason(status, raffle, online=True)
+    offline_only = raffle.model_copy(update={"offline_sales": False})
+    assert "only be sold while the server is reachable" in vms.block_reason(status, offline_only, online=False)
+
+
+@pytest.mark.parametrize(
+    ("text", "cents"), [("20", 2000), ("20.5", 2050), ("20,50", 2050), ("", None), ("x", None), ("1.234", None)]
+)
+def test_parse_money(text: str, cents: int | None) -> None:
+    assert vms.parse_money(text, "USD") == cents
+
+
+def test_identity_digest_covers_every_file(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text("x = 1\n")
+    (tmp_path / "kv").mkdir()
+    (tmp_path / "kv" / "s.kv").write_text("<X>:\n")
+    before = package_digest(tmp_path)
+    assert package_digest(tmp_path) == before
+    (tmp_path / "kv" / "s.kv").write_text("<Y>:\n")
+    assert package_digest(tmp_path) != before
+    info = identity()
+    assert len(info.app_sha256) == 64 and len(info.protocol_sha256) == 64 and info.name == "Tombola POS"
