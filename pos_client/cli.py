@@ -277,6 +277,18 @@ def export(ctx: click.Context, path: str, as_json: bool) -> None:
     click.echo(f"wrote {result.record_count} record(s) to {result.path} (head {result.head_hash})")
 
 
+@cli.command()
+@click.option("--sync-interval", type=float, default=15.0, show_default=True, help="Seconds between background syncs.")
+@click.pass_context
+def app(ctx: click.Context, sync_interval: float) -> None:
+    """Start the POS app (Kivy) on this desktop over the --db file."""
+    try:
+        from pos_client.app.main import run  # Kivy is imported only here: the CLI works without it
+    except ImportError as exc:
+        raise click.ClickException(f"the app needs Kivy: pip install 'tombola[pos]' ({exc})") from exc
+    run(ctx.find_root().obj["db"], sync_interval_s=sync_interval)
+
+
 def main() -> None:
     """Console entry point of ``tombola-pos``."""
     cli(prog_name="tombola-pos")

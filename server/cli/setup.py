@@ -158,6 +158,8 @@ Demo data: venue {venue["id"]} "Demo Hall", raffle {raffle["id"]} "{raffle["name
   .venv/bin/tombola tickets --raffle {raffle["id"]}
   .venv/bin/tombola report reconciliation --raffle {raffle["id"]}
 The POS sells offline: stop the server, keep selling, start it again and sync.
+The POS app (Kivy, a window on this desktop; it syncs in the background):
+  .venv/bin/tombola-pos --db {db} app
 
 Everything above is in the tamper-evident audit log (docs/audit-log.md):
   .venv/bin/tombola audit tail --limit 5
