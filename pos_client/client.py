@@ -27,15 +27,26 @@ from pos_client import enroll as _enroll
 from pos_client import events as _events
 from pos_client import export as _export
 from pos_client import ledger
+from pos_client import sellers as _sellers
 from pos_client import selling as _selling
 from pos_client import status as _status
 from pos_client import voids as _voids
 from pos_client import wallet as _wallet
 from pos_client.clock import Clock, SystemClock
 from pos_client.enroll import Enrollment
-from pos_client.errors import ClockBackwards, NetworkError, NotEnrolled, SyncFailed
+from pos_client.errors import (
+    ClockBackwards,
+    NetworkError,
+    NotEnrolled,
+    ServerError,
+    SignInRefused,
+    SignInRequired,
+    SupervisorRequired,
+    SyncFailed,
+)
 from pos_client.events import DeviceEvent
 from pos_client.export import ExportResult
+from pos_client.online import check_offline_sales
 from pos_client.selling import DEFAULT_CLOCK_TOLERANCE_MS, Sale
 from pos_client.status import Status
 from pos_client.store import Store
@@ -62,6 +73,9 @@ class PosClient:
         batch_size: records per sync batch (at most 1000, the protocol's cap).
         timeout_s: per-request timeout of the default HTTP client.
         clock_tolerance_ms: how far the wall clock may go back before sales are refused.
+        require_seller: sell and void only for a signed-in seller (the app; ``sign_in_required``
+            otherwise); without it a sale records ``seller_id`` as given (the CLI's ``--seller``).
+        void_needs_supervisor: a void needs a supervisor's PIN (``supervisor_required`` otherwise).
     """
 
     def __init__(
@@ -75,6 +89,8 @@ class PosClient:
         batch_size: int = DEFAULT_BATCH_SIZE,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         clock_tolerance_ms: int = DEFAULT_CLOCK_TOLERANCE_MS,
+        require_seller: bool = False,
+        void_needs_supervisor: bool = False,
     ) -> None:
         self.db_path = Path(db_path)
         #: the file did not exist before this object made it (a failed enrollment removes it again)
@@ -89,6 +105,14 @@ class PosClient:
         self._own_http = False
         self._server_url = server_url
         self._signer: SoftwareSigner | None = None
+        self.require_seller = require_seller
+        self.void_needs_supervisor = void_needs_supervisor
+        #: the signed-in seller and the monotonic time of their last activity (memory only: a
+        #: restarted app asks for a PIN again)
+        self._session: tuple[_sellers.Seller, int] | None = None
+        #: what the last sync, ping or the app found of the server: None = nothing yet
+        self._reachable: bool | None = None
+        self._last_contact_ms: int | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -193,7 +217,13 @@ class PosClient:
 
         The device computes the amount (:func:`sync_protocol.rules.sale_amount`). ``amount_cents``,
         when given, is the amount shown to the customer: any other amount is refused (``bad_amount``).
+
+        The signed-in seller (:meth:`sign_in`) is recorded when ``seller_id`` is not given. A raffle
+        that may not be sold offline is refused (``offline_sales_not_allowed``) unless the server
+        answered within :data:`pos_client.online.ONLINE_WINDOW_MS`.
         """
+        seller_id = self._seller_for(seller_id)
+        self._check_online(raffle_id)
         try:
             return _selling.sell(
                 self.store,
@@ -210,8 +240,27 @@ class PosClient:
             self._clock_jump(exc, "sale", seller_id)
             raise
 
-    def void(self, sale_id: str, reason: str, seller_id: str = "") -> Void:
-        """Void an earlier sale of this device, durably (see :mod:`pos_client.voids`)."""
+    def void(
+        self,
+        sale_id: str,
+        reason: str,
+        seller_id: str = "",
+        *,
+        supervisor_pin: str | None = None,
+        supervisor_id: str | None = None,
+    ) -> Void:
+        """Void an earlier sale of this device, durably (see :mod:`pos_client.voids`).
+
+        ``supervisor_pin``, when given (and always when the device's policy
+        ``void_needs_supervisor`` asks for it), must be a supervisor's PIN: ``supervisor_id``'s, or
+        any supervisor's on the roster; a wrong one counts towards that supervisor's lock.
+
+        Raises:
+            SupervisorRequired: the policy asks for a supervisor's PIN and none was given.
+            PinWrong, SellerLocked, SellerUnknown: the supervisor PIN was not accepted.
+        """
+        seller_id = self._seller_for(seller_id)
+        self._authorise_void(sale_id, supervisor_pin, supervisor_id)
         try:
             return _voids.void(
                 self.store,
@@ -241,17 +290,149 @@ class PosClient:
         """
         engine = SyncEngine(self.store, self.clock, self._transport(), self._signing_key(), batch_size=self.batch_size)
         try:
-            return engine.sync(max_batches=max_batches)
+            result = engine.sync(max_batches=max_batches)
         except NetworkError as exc:
+            self._reachable = False
             _events.note_reachable(self.store, self.clock, reachable=False, detail={"reason": exc.detail})
             raise
         except SyncFailed as exc:
+            if isinstance(exc, ServerError):
+                self._reachable = False
             detail: dict[str, str | int] = {"code": exc.code, "reason": exc.detail}
             status = getattr(exc, "http_status", None)
             if isinstance(status, int):
                 detail["status"] = status
             _events.record_event(self.store, self.clock, "sync.failed", detail)
             raise
+        self._server_answered()
+        return result
+
+    # ------------------------------------------------------------------ sellers (pos_client.sellers)
+
+    def sellers(self) -> list[_sellers.Seller]:
+        """The sellers of the device's venue as the last sync delivered them, by name."""
+        with self.store.read() as conn:
+            return _sellers.roster(conn)
+
+    def sign_in(self, seller_id: str, pin: str) -> _sellers.Seller:
+        """Sign ``seller_id`` in with their PIN, offline; the seller then goes on each sale and void.
+
+        Records ``seller.sign_in``, or ``seller.pin_failed`` for a wrong PIN or a locked seller.
+
+        Raises:
+            SellerUnknown: not on this device's roster (sync first; disabled sellers are dropped).
+            SellerLocked: 5 wrong PINs in a row; ``locked_for_s`` says how long.
+            PinWrong: not the seller's PIN; ``attempts_left`` before a lock.
+        """
+        try:
+            seller = _sellers.check_pin(self.store, self.clock, seller_id, pin)
+        except SignInRefused as exc:
+            self._pin_failed(seller_id, exc, purpose="sign_in")
+            raise
+        self._session = (seller, self.clock.monotonic_ms())
+        self.record_event("seller.sign_in", {"name": seller.name}, seller_id=seller.seller_id)
+        return seller
+
+    def sign_out(self) -> None:
+        """Sign the current seller out (nothing is recorded on the device for it)."""
+        self._session = None
+
+    def current_seller(self) -> _sellers.Seller | None:
+        """The signed-in seller, or ``None`` (none signed in, or the idle lock fell: :meth:`session_expired`)."""
+        if self._session is None or self.session_expired():
+            return None
+        return self._session[0]
+
+    def session_expired(self, now_monotonic_ms: int | None = None) -> bool:
+        """Whether a seller is signed in and idle for :data:`pos_client.sellers.IDLE_LOCK_MS` (5 minutes) or more.
+
+        The app calls this (on a timer) and shows the sign-in screen when it is true; sales and
+        voids then need a new :meth:`sign_in`. Activity is a sign-in, a sale, a void or
+        :meth:`note_activity`.
+        """
+        if self._session is None:
+            return False
+        now = self.clock.monotonic_ms() if now_monotonic_ms is None else now_monotonic_ms
+        return now - self._session[1] >= _sellers.IDLE_LOCK_MS
+
+    def note_activity(self) -> None:
+        """The seller touched the app: the idle lock counts from now (no effect once it fell)."""
+        if self._session is not None and not self.session_expired():
+            self._session = (self._session[0], self.clock.monotonic_ms())
+
+    def _seller_for(self, seller_id: str) -> str:
+        """The seller a sale or void records: ``seller_id`` if given, else the signed-in seller."""
+        current = self.current_seller()
+        if self.require_seller:
+            if current is None:
+                why = "the screen locked after 5 idle minutes" if self._session is not None else "no seller signed in"
+                raise SignInRequired(f"{why}: sign in with your PIN to sell")
+            if seller_id and seller_id != current.seller_id:
+                raise SignInRequired(f"seller {seller_id} is not the one signed in: sign in as {seller_id} first")
+        if current is not None:
+            self.note_activity()
+            return seller_id or current.seller_id
+        return seller_id
+
+    def _authorise_void(self, sale_id: str, pin: str | None, supervisor_id: str | None) -> None:
+        if pin is None:
+            if self.void_needs_supervisor:
+                raise SupervisorRequired("a void on this device needs a supervisor's PIN", sale_id=sale_id)
+            return
+        try:
+            _sellers.check_supervisor(self.store, self.clock, pin, supervisor_id)
+        except SignInRefused as exc:
+            self._pin_failed(supervisor_id or _sellers.ANY_SUPERVISOR, exc, purpose="void")
+            raise
+
+    def _pin_failed(self, seller_id: str, exc: SignInRefused, *, purpose: str) -> None:
+        detail: dict[str, str | int] = {"code": exc.code, "purpose": purpose}
+        left = exc.extra.get("attempts_left")
+        if isinstance(left, int):
+            detail["attempts_left"] = left
+        self.record_event("seller.pin_failed", detail, seller_id=seller_id[:64])
+
+    # ------------------------------------------------------------------ reachability (pos_client.online)
+
+    def note_online(self, reachable: bool) -> None:
+        """The app's word on the server: ``True`` = it answered just now, ``False`` = it did not.
+
+        A raffle that may not be sold offline (``RaffleInfo.offline_sales`` false) stops selling
+        at once on ``False``; syncs and :meth:`check_server` report the same way on their own.
+        """
+        if reachable:
+            self._server_answered()
+        else:
+            self._reachable = False
+
+    def check_server(self, timeout_s: float = 3.0) -> bool:
+        """Ping the server (``GET /healthz``, one try); note and return whether it answered 2xx."""
+        url = (self._server_url or self.store.enrolled_device().server_url).rstrip("/") + "/healthz"
+        self._transport()  # builds the default HTTP client when none was given
+        assert self._http is not None
+        try:
+            ok = self._http.get(url, timeout=timeout_s).is_success
+        except httpx.HTTPError:
+            ok = False
+        self.note_online(ok)
+        return ok
+
+    def last_server_contact_ms(self) -> int | None:
+        """Wall-clock time of the server's last answer (sync, enrollment or ping), or ``None``."""
+        state = self.store.device()
+        synced = state.last_sync_ms if state is not None else None
+        times = [t for t in (synced, self._last_contact_ms) if t is not None]
+        return max(times) if times else None
+
+    def _server_answered(self) -> None:
+        self._reachable = True
+        self._last_contact_ms = self.clock.wall_ms()
+
+    def _check_online(self, raffle_id: str) -> None:
+        with self.store.read() as conn:
+            raffle = _wallet.raffle(conn, raffle_id)
+        last = self.last_server_contact_ms()
+        check_offline_sales(raffle, reachable=self._reachable, last_contact_ms=last, now_ms=self.clock.wall_ms())
 
     # ------------------------------------------------------------------ device events
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from pos_client import wallet
+from pos_client import sellers, wallet
 from pos_client.clock import Anchor, Clock, Reading
 from pos_client.errors import AlreadyEnrolled, NetworkError, ServerError, ServerKeyNotPinned, ServerRefused
 from pos_client.store import Store
@@ -162,6 +162,7 @@ def enroll(
         )
         store.set_anchor(Anchor.received(response.server_time_ms, at), response.lease_s)
         wallet.store_raffles(conn, response.raffles)
+        sellers.store_roster(conn, response.sellers)
         intake = wallet.store_grants(
             conn, response.grants, keys=KeyRing(keys), device_id=response.device_id, now_ms=at.wall_ms
         )

@@ -169,6 +169,58 @@ class AlreadyRejected(SaleRefused):
     code = "already_rejected"
 
 
+class OfflineSalesNotAllowed(SaleRefused):
+    """The raffle sells only while the device reaches the server (``RaffleInfo.offline_sales`` false),
+    and the server has not answered recently (Ontario AGCO POS 1.1.5)."""
+
+    code = "offline_sales_not_allowed"
+    status = 503
+
+
+class SignInRequired(SaleRefused):
+    """The device sells only for a signed-in seller (the app) and none is, or the idle lock fell."""
+
+    code = "sign_in_required"
+    status = 401
+
+
+class SupervisorRequired(SaleRefused):
+    """A void needs a supervisor's PIN on this device, and none was given (or the roster has no supervisor)."""
+
+    code = "supervisor_required"
+    status = 403
+
+
+# --------------------------------------------------------------------------- sellers
+
+
+class SignInRefused(PosError):
+    """A seller's (or supervisor's) PIN was not accepted; nothing but the failure count was written."""
+
+    code = "sign_in_refused"
+    status = 403
+
+
+class SellerUnknown(SignInRefused):
+    """No such seller on this device: not on the venue's roster, disabled, or not synced yet."""
+
+    code = "seller_unknown"
+    status = 404
+
+
+class PinWrong(SignInRefused):
+    """The PIN is not the seller's; ``attempts_left`` says how many more before a lock."""
+
+    code = "pin_wrong"
+
+
+class SellerLocked(SignInRefused):
+    """Too many wrong PINs in a row: the seller is locked for ``locked_for_s`` seconds."""
+
+    code = "seller_locked"
+    status = 423
+
+
 # --------------------------------------------------------------------------- sync
 
 

@@ -11,7 +11,8 @@ version, applied in order in one transaction. A file written by a newer SDK is r
 
 Tables (see ``docs/pos-client.md``): ``device`` (one row: key, identity, anchor, ack state),
 ``server_keys`` (pinned), ``raffles``, ``grants``, ``revocations``, ``records`` (the hash chain);
-from version 2 ``events`` and ``event_ack`` (device events, their own chain: :mod:`pos_client.events`).
+from version 2 ``events`` and ``event_ack`` (device events, their own chain: :mod:`pos_client.events`);
+from version 3 ``sellers`` (the venue's roster, PIN hashes) and ``seller_lockout`` (:mod:`pos_client.sellers`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from pos_client.clock import Anchor
 from pos_client.errors import NotAPosDatabase, NotEnrolled, StoreError
 from sync_protocol.messages import GENESIS_HASH
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_S = 10.0
 
 
@@ -139,7 +140,19 @@ def _schema_v2_events(db: Database) -> None:
     db.execute("INSERT INTO event_ack (id, acked_seq, acked_hash) VALUES (1, 0, ?)", (GENESIS_HASH,))
 
 
-MIGRATIONS: dict[int, Callable[[Database], None]] = {1: _schema_v1, 2: _schema_v2_events}
+def _schema_v3_sellers(db: Database) -> None:
+    """The venue's seller roster as sync delivers it, and wrong-PIN counts (:mod:`pos_client.sellers`)."""
+    db.execute(
+        "CREATE TABLE sellers (seller_id TEXT PRIMARY KEY, name TEXT NOT NULL, supervisor INTEGER NOT NULL DEFAULT 0, "
+        "pin_scheme TEXT NOT NULL, pin_salt TEXT NOT NULL, pin_hash TEXT NOT NULL)"
+    )
+    db.execute(
+        "CREATE TABLE seller_lockout (seller_id TEXT PRIMARY KEY, failures INTEGER NOT NULL, "
+        "locked_until_ms INTEGER NOT NULL)"
+    )
+
+
+MIGRATIONS: dict[int, Callable[[Database], None]] = {1: _schema_v1, 2: _schema_v2_events, 3: _schema_v3_sellers}
 
 
 @dataclass(frozen=True)

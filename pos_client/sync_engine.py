@@ -31,7 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from pos_client import events, ledger, wallet
+from pos_client import events, ledger, sellers, wallet
 from pos_client.clock import Anchor, Clock, Reading
 from pos_client.errors import ServerRefused, SyncConflict
 from pos_client.store import EnrolledDevice, Store
@@ -266,6 +266,7 @@ class SyncEngine:
             self.store.set_anchor(Anchor.received(ack.server_time_ms, at), ack.lease_s)
             events.apply_ack(conn, ack)
             wallet.store_raffles(conn, ack.raffles)
+            sellers.store_roster(conn, ack.sellers)
             revoked = wallet.revoke(conn, ack.revoked_grants, now_ms=at.wall_ms)
             intake = wallet.store_grants(
                 conn, ack.grants, keys=wallet.keyring(conn), device_id=device.device_id, now_ms=at.wall_ms

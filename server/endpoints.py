@@ -89,6 +89,8 @@ class RaffleCreateBody(BaseModel):
     opens_at_ms: Millis | None = None
     bundles: list[Bundle] = Field(default_factory=list, max_length=100)
     bundles_only: bool = False
+    #: false: devices sell only while they reach the server (Ontario AGCO POS 1.1.5)
+    offline_sales: bool = True
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$", description="ISO 4217 code")
     #: printed on receipts (RaffleInfo): the raffle's licence ("" = the organisation's), where
     #: results are published (http/https), when prizes must be claimed by
@@ -125,6 +127,7 @@ def create_raffle(body: RaffleCreateBody, app: AppDep) -> dict[str, Any]:
             sales_open_at_ms=body.opens_at_ms,
             bundles=tuple(body.bundles),
             bundles_only=body.bundles_only,
+            offline_sales=body.offline_sales,
             currency=body.currency,
             licence_number=body.licence_number,
             results_url=body.results_url,

@@ -53,6 +53,8 @@ class Raffle(BusinessBase, table=True):
     price_points: str = Field(description="JSON list of {quantity, amount_cents}")
     #: only the price points may be sold (no quantity x the single price); see sync_protocol.rules
     bundles_only: bool = False
+    #: whether devices may sell while they cannot reach the server (RaffleInfo.offline_sales)
+    offline_sales: bool = True
     #: what receipts print (RaffleInfo): the raffle's own licence ("" = the organisation's),
     #: where results are published, and the time prizes must be claimed by
     licence_number: str = Field(default="", max_length=64)
@@ -94,6 +96,28 @@ class DeviceAnchor(BusinessBase, table=True):
 
     device_id: str = Field(primary_key=True, max_length=32)
     anchor_ms: int = Field(sa_column=Column(BigInteger, primary_key=True))
+
+
+class Seller(BusinessBase, table=True):
+    """A seller of a venue: who signs in on its devices with a PIN (only the PIN's hash is kept).
+
+    ``pin_scheme``, ``pin_salt`` and ``pin_hash`` are :mod:`sync_protocol.pins`' stored form, sent
+    as they are to the venue's devices (``SellerInfo``). A disabled seller stays on record (sales
+    name it) and is no longer sent.
+    """
+
+    __tablename__ = "seller"
+
+    id: str = Field(primary_key=True, max_length=32)
+    venue_id: str = Field(foreign_key="venue.id", max_length=32, index=True)
+    name: str = Field(max_length=100)
+    supervisor: bool = False
+    pin_scheme: str = Field(max_length=64)
+    pin_salt: str = Field(max_length=64)
+    pin_hash: str = Field(max_length=64)
+    status: str = Field(default="active", max_length=16)
+    created_at_ms: int = Field(sa_column=_ms())
+    disabled_at_ms: int | None = Field(default=None, sa_column=_ms(nullable=True))
 
 
 class EnrollmentCode(BusinessBase, table=True):

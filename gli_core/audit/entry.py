@@ -55,6 +55,8 @@ EVENT_TYPES: dict[str, str] = {
     "enrollment.code_created": "an admin created a single-use enrollment code for a venue",
     "device.enrolled": "a device enrolled with a code and its public key",
     "device.revoked": "an admin revoked a device",
+    "seller.added": "an admin added a seller (with a PIN, never logged) to a venue's roster",
+    "seller.disabled": "an admin took a seller off a venue's roster",
     # grants (core)
     "grant.issued": "a signed range of ticket numbers was given to a device (initial, top-up, extension, online)",
     "grant.voided": "grants were voided (lost device, void-remainder) with a reason",

@@ -14,7 +14,7 @@ import sys
 
 import click
 
-from server.cli import access, audit, compliance, devices, draws, records, setup, venues
+from server.cli import access, audit, compliance, devices, draws, records, sellers, setup, venues
 from server.cli import raffles as raffle_commands
 from sync_protocol.errors import EXIT_REFUSED, EXIT_USAGE, TombolaError
 
@@ -30,6 +30,7 @@ for command in (
     setup.demo,
     venues.venue,
     raffle_commands.raffle,
+    sellers.seller,
     devices.device,
     records.ingest,
     records.report,

@@ -50,6 +50,12 @@ def raffle() -> None:
     is_flag=True,
     help="Sell only the price points (default: any quantity also sells at QTY x the single price).",
 )
+@click.option(
+    "--offline-sales/--no-offline-sales",
+    default=True,
+    help="Whether devices may sell while they cannot reach the server (default: they may; "
+    "--no-offline-sales stops a device's sales as soon as it loses the server, Ontario AGCO POS 1.1.5).",
+)
 @click.option("--currency", default="USD", help="ISO 4217 code; amounts are in its minor units.")
 @click.option("--grant-size", default=None, type=int, help="Numbers per device grant (default 1000).")
 @click.option(
@@ -79,6 +85,7 @@ def raffle_create(
     opens_at: str | None,
     bundles: tuple[str, ...],
     bundles_only: bool,
+    offline_sales: bool,
     currency: str,
     grant_size: int | None,
     prizes: tuple[str, ...],
@@ -102,6 +109,7 @@ def raffle_create(
             sales_open_at_ms=_ms(opens_at) if opens_at else None,
             bundles=tuple(_bundle(b) for b in bundles),
             bundles_only=bundles_only,
+            offline_sales=offline_sales,
             currency=currency,
             grant_size=grant_size,
             prize_table=tuple(_prize(p) for p in prizes),

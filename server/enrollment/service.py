@@ -32,6 +32,7 @@ from server.errors import (
 )
 from server.models import Device, DeviceAnchor, EnrollmentCode, Sale
 from server.raffles.service import get_raffle, get_venue, issuer, list_raffles, raffle_info
+from server.sellers.service import roster
 from sync_protocol.messages import EnrollmentRequest, EnrollmentResponse, RangeGrant
 from sync_protocol.signing import b64u_encode, key_id_for
 
@@ -119,6 +120,7 @@ def enroll(app: Tombola, request: EnrollmentRequest) -> EnrollmentResponse:
         lease_s=app.settings.lease_s,
         grants=grants,
         raffles=[raffle_info(r, no_grant.get(r["id"]), by=by) for r in raffles],
+        sellers=roster(app, venue_id),
     )
 
 

@@ -85,6 +85,8 @@ class RaffleCreate:
     licence_number: str = ""
     results_url: str = ""
     claim_by_ms: int | None = None
+    #: devices may sell while they cannot reach the server (false: Ontario AGCO POS 1.1.5)
+    offline_sales: bool = True
 
 
 def create_raffle(app: Tombola, spec: RaffleCreate) -> dict[str, Any]:
@@ -132,6 +134,7 @@ def create_raffle(app: Tombola, spec: RaffleCreate) -> dict[str, Any]:
             "currency": currency,
             "price_points": json.dumps(price_points),
             "bundles_only": spec.bundles_only,
+            "offline_sales": spec.offline_sales,
             "licence_number": licence_number,
             "results_url": results_url,
             "claim_by_ms": spec.claim_by_ms,
@@ -335,6 +338,7 @@ def raffle_info(raffle: dict[str, Any], no_grant: str | None = None, *, by: Issu
         status=raffle["status"],
         bundles_only=bool(raffle.get("bundles_only", False)),
         no_grant=no_grant,
+        offline_sales=None if raffle.get("offline_sales", True) else False,
         organisation=(by.organisation or None) if by else None,
         licence_number=(raffle.get("licence_number") or (by.licence_number if by else "")) or None,
         results_url=raffle.get("results_url") or None,

@@ -27,6 +27,7 @@ from server.enrollment.service import ANCHOR, DEVICE, ensure_grants, record_anch
 from server.events.service import apply_events
 from server.models import Sale
 from server.raffles.service import issuer, list_raffles, raffle_info
+from server.sellers.service import roster
 from server.sync.rules import BatchContext, KnownSale, RaffleTerms, judge
 from sync_protocol.chain import verify_chain
 from sync_protocol.errors import (
@@ -463,4 +464,5 @@ def _acknowledge(app: Tombola, batch: SyncBatch, outcome: BatchOutcome) -> SyncA
         server_time_ms=anchor,
         lease_s=app.settings.lease_s,
         **_events_members(outcome),
+        sellers=roster(app, outcome.venue_id),
     )

@@ -5,6 +5,7 @@ from sync_protocol.messages.events import EVENT_TYPES, EventRecord, verify_event
 from sync_protocol.messages.export import ExportHeader, ExportTrailer
 from sync_protocol.messages.grant import RangeGrant
 from sync_protocol.messages.records import GENESIS_HASH, Payment, SaleRecord, VoidRecord, parse_record
+from sync_protocol.messages.sellers import SellerInfo
 from sync_protocol.messages.sync_ack import PricePoint, RaffleInfo, RejectedRecord, SyncAck
 from sync_protocol.messages.sync_batch import MAX_BATCH_RECORDS, RejectionAck, SyncBatch
 
@@ -24,6 +25,7 @@ __all__ = [
     "RejectedRecord",
     "RejectionAck",
     "SaleRecord",
+    "SellerInfo",
     "SyncAck",
     "SyncBatch",
     "VoidRecord",

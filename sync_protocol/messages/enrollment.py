@@ -15,6 +15,7 @@ from sync_protocol.bounds import Text64, Text100, Text128
 from sync_protocol.canonical import domain_bytes
 from sync_protocol.messages._base import Message
 from sync_protocol.messages.grant import RangeGrant
+from sync_protocol.messages.sellers import SellerInfo
 from sync_protocol.messages.sync_ack import RaffleInfo
 from sync_protocol.signing import Signer, b64u_decode, b64u_encode, verify
 from sync_protocol.version import PROTOCOL_VERSION
@@ -51,3 +52,5 @@ class EnrollmentResponse(Message):
     lease_s: int
     grants: list[RangeGrant] = Field(default_factory=list)
     raffles: list[RaffleInfo] = Field(default_factory=list)
+    #: the venue's roster as in ``SyncAck.sellers`` (optional, absent from an older server)
+    sellers: list[SellerInfo] | None = None

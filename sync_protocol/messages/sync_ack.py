@@ -9,6 +9,7 @@ from pydantic import Field
 from sync_protocol.bounds import NO_NUL, SAFE_INT_MAX
 from sync_protocol.messages._base import Message
 from sync_protocol.messages.grant import RangeGrant
+from sync_protocol.messages.sellers import SellerInfo
 from sync_protocol.version import PROTOCOL_VERSION
 
 
@@ -53,6 +54,10 @@ class RaffleInfo(Message):
     claim_by_ms: int | None = Field(default=None, ge=0, le=SAFE_INT_MAX)
     #: the public ticket-check page; a ticket's URL is :func:`sync_protocol.codes.ticket_check_url`
     check_url: str | None = Field(default=None, max_length=500, pattern=NO_NUL)
+    #: whether a device may sell this raffle while it cannot reach the server (Ontario AGCO POS
+    #: 1.1.5). Optional: absent means true; the server writes it only as ``false``. When false a
+    #: device sells only while the server answered recently (``pos_client.online``).
+    offline_sales: bool | None = None
 
 
 class RejectedRecord(Message):
@@ -84,3 +89,6 @@ class SyncAck(Message):
     #: event chain the server holds, and its hash (sync-protocol section 19)
     events_acked_seq: int | None = Field(default=None, ge=0)
     events_head_hash: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    #: the full roster of the device's venue (active sellers, PIN hashes); optional: absent
+    #: (an older server) means the device keeps the roster it has (docs/sync-protocol.md section 7)
+    sellers: list[SellerInfo] | None = None

@@ -41,6 +41,7 @@ from sync_protocol.messages import (
     RangeGrant,
     RejectedRecord,
     SaleRecord,
+    SellerInfo,
     SyncAck,
     SyncBatch,
     VoidRecord,
@@ -115,6 +116,8 @@ class FakeServer:
         self.forced_rejections: dict[int, str] = {}
         self.batches: list[SyncBatch] = []  # every batch that got past its signature check
         self.requests = 0  # every request that reached the app
+        #: the venue's roster sent with every answer (``None``: the member is left out, an older server)
+        self.sellers: list[SellerInfo] | None = None
         self.app = self._build_app()
 
     # ------------------------------------------------------------------ set-up
@@ -217,6 +220,10 @@ class FakeServer:
             body = await request.json()
             return self._guarded(lambda: self._sync(body), status=200)
 
+        @app.get("/healthz")
+        async def healthz() -> Any:
+            return self._guarded(lambda: {"status": "ok"}, status=200)
+
         return app
 
     def _guarded(self, handler: Callable[[], dict[str, Any]], *, status: int) -> Any:
@@ -270,6 +277,7 @@ class FakeServer:
             lease_s=self.lease_s,
             grants=device.grants,
             raffles=list(self.raffles.values()),
+            sellers=self.sellers,
         ).to_dict()
         self.used_codes[request.code] = (public_key, response)
         return response
@@ -347,6 +355,7 @@ class FakeServer:
             device_status="active",
             server_time_ms=now,
             lease_s=self.lease_s,
+            sellers=self.sellers,
         ).to_dict()
 
     def _judge(

@@ -35,6 +35,7 @@ from sync_protocol.messages import (
     SyncBatch,
     parse_record,
 )
+from sync_protocol.pins import PinHash, hash_pin, verify_pin
 from sync_protocol.signing import KeyRing, PublicKey, SoftwareSigner, b64u_decode, b64u_encode, key_id_for
 from sync_protocol.version import check_version
 from tests.sync_protocol import reference
@@ -260,6 +261,25 @@ def check_negative(v: dict[str, Any]) -> None:
     assert error.to_dict()["error"] == v["expect_error"]
 
 
+def check_seller_pins(v: dict[str, Any]) -> None:
+    for case in v["cases"]:
+        stored = hash_pin(case["pin"], salt=bytes.fromhex(case["salt_hex"]))
+        assert (stored.pin_scheme, stored.pin_salt, stored.pin_hash) == (
+            case["pin_scheme"],
+            case["pin_salt"],
+            case["pin_hash"],
+        )
+        assert verify_pin(case["pin"], PinHash(case["pin_scheme"], case["pin_salt"], case["pin_hash"]))
+        derived = hashlib.scrypt(
+            case["pin"].encode("ascii"), salt=bytes.fromhex(case["salt_hex"]), n=16384, r=8, p=1, dklen=32
+        )
+        assert b64u_encode(derived) == case["pin_hash"]  # the formula of the docs, by hand
+    for try_ in v["wrong"]:
+        case = v["cases"][try_["of"]]
+        stored = PinHash(try_.get("pin_scheme", case["pin_scheme"]), case["pin_salt"], case["pin_hash"])
+        assert not verify_pin(try_["pin"], stored), try_
+
+
 CHECKERS: dict[str, Callable[[dict[str, Any]], None]] = {
     "canonical": check_canonical,
     "domain": check_domain,
@@ -268,6 +288,7 @@ CHECKERS: dict[str, Callable[[dict[str, Any]], None]] = {
     "chain": check_chain,
     "batch": check_batch,
     "ticket-codes": check_ticket_codes,
+    "seller-pins": check_seller_pins,
     "export": check_export,
     "enrollment": check_enrollment,
     "ack": check_ack,

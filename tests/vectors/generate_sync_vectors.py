@@ -41,6 +41,7 @@ from sync_protocol.messages import (
     SyncBatch,
     VoidRecord,
 )
+from sync_protocol.pins import PIN_SCHEME, hash_pin
 from sync_protocol.signing import PublicKey, SoftwareSigner, b64u_encode
 
 OUT_DIR = Path(__file__).resolve().parent / "sync-protocol"
@@ -524,6 +525,40 @@ def ticket_code_vectors() -> dict[str, dict[str, Any]]:
     }
 
 
+def seller_pin_vectors() -> dict[str, dict[str, Any]]:
+    """PIN hashes as the server stores and devices verify them (``sync_protocol.pins``), fixed salts."""
+    cases = []
+    for pin, salt in (("4821", bytes(range(16))), ("0000", b"tombola-salt-01!"), ("12345678", bytes(16))):
+        stored = hash_pin(pin, salt=salt)
+        cases.append(
+            {
+                "pin": pin,
+                "salt_hex": salt.hex(),
+                "pin_scheme": stored.pin_scheme,
+                "pin_salt": stored.pin_salt,
+                "pin_hash": stored.pin_hash,
+            }
+        )
+    # what must not match: another PIN, a PIN that is no PIN, another scheme name
+    wrong = [
+        {"pin": "4822", "of": 0},
+        {"pin": "04821", "of": 0},
+        {"pin": "482", "of": 0},
+        {"pin": "\u0664\u0668\u0662\u0661", "of": 0},
+        {"pin": "4821", "of": 0, "pin_scheme": "scrypt-n1024-r8-p1"},
+    ]
+    return {
+        "seller-pins.json": vector(
+            "seller-pins",
+            f"Seller PIN hashes ({PIN_SCHEME}): pin_hash = base64url(scrypt(PIN as ASCII, salt, n=16384, r=8, p=1, "
+            "dklen=32)), pin_salt = base64url(salt); a PIN is 4 to 8 ASCII digits. 'wrong' lists tries that must "
+            "not match case 'of' (optionally with another pin_scheme).",
+            cases=cases,
+            wrong=wrong,
+        )
+    }
+
+
 def export_vectors() -> dict[str, Any]:
     chain = the_chain()
     lines = export_lines(chain)
@@ -951,6 +986,7 @@ def build() -> dict[str, Any]:
         chain_vectors,
         batch_vectors,
         ticket_code_vectors,
+        seller_pin_vectors,
         export_vectors,
         enrollment_vectors,
         ack_vectors,
