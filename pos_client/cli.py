@@ -25,7 +25,7 @@ import click
 import orjson
 
 from pos_client.client import PosClient
-from pos_client.selling import PAYMENT_METHODS
+from pos_client.selling import PAYMENT_METHODS, Sale
 from sync_protocol.errors import EXIT_REFUSED, TombolaError
 
 
@@ -146,9 +146,24 @@ def sell(
     """Sell tickets at the raffle's price; prints the amount, the numbers and their verification codes.
 
     The price is the raffle's: the price point of the quantity, else the quantity times the
-    single-ticket price (unless the raffle sells bundles only).
+    single-ticket price (unless the raffle sells bundles only). When a printer is set
+    (`tombola-pos printer set`), the receipt prints; a print failure exits 1 with print_failed (the
+    sale stands) and blocks the next sale until `tombola-pos receipt SALE_ID` prints it or the sale is voided.
     """
-    sale = _client(ctx).sell(raffle_id, quantity, payment=payment, reference=reference, seller_id=seller_id)
+    client = _client(ctx)
+    sale = client.sell(raffle_id, quantity, payment=payment, reference=reference, seller_id=seller_id)
+    printed: TombolaError | bool | None = None
+    if client.printer() is not None:
+        try:
+            printed = client.print_receipt(sale.sale_id).printed
+        except TombolaError as exc:
+            printed = exc
+    _show_sale(sale, as_json, printed is True if printed is not None else None)
+    if isinstance(printed, TombolaError):
+        raise printed
+
+
+def _show_sale(sale: Sale, as_json: bool, printed: bool | None) -> None:
     if as_json:
         _print_json(
             {
@@ -161,6 +176,7 @@ def sell(
                 "amount": sale.amount,
                 "currency": sale.currency,
                 "payment": sale.payment,
+                "printed": printed,
             }
         )
         return
@@ -168,6 +184,68 @@ def sell(
     click.echo(f"raffle {sale.raffle_id}: {len(sale.numbers)} ticket(s), {sale.amount}")
     for number, code in zip(sale.numbers, sale.codes, strict=True):
         click.echo(f"  #{number:<8} {code}")
+    if printed is not None:
+        click.echo("receipt printed" if printed else "receipt NOT printed")
+
+
+@cli.group()
+def printer() -> None:
+    """The receipt printer of this device."""
+
+
+@printer.command("set")
+@click.argument("spec", metavar="file:PATH | network:HOST[:PORT] | usb:VID:PID | serial:DEV")
+@json_option
+@click.pass_context
+def printer_set(ctx: click.Context, spec: str, as_json: bool) -> None:
+    """Set the receipt printer (USB ids in hexadecimal; a network printer's port is 9100 by default)."""
+    result = _client(ctx).set_printer(spec)
+    if as_json:
+        _print_json({"printer": str(result), "kind": result.kind})
+        return
+    click.echo(f"printer: {result}")
+
+
+@printer.command("show")
+@json_option
+@click.pass_context
+def printer_show(ctx: click.Context, as_json: bool) -> None:
+    """Show the receipt printer, and the receipt that blocks selling if one failed to print."""
+    client = _client(ctx)
+    spec, blocked = client.printer(), client.printer_blocked()
+    if as_json:
+        _print_json(
+            {
+                "printer": str(spec) if spec else None,
+                "blocked_by": {"sale_id": blocked[0], "error": blocked[1]} if blocked else None,
+            }
+        )
+        return
+    click.echo(f"printer: {spec or 'none set'}")
+    if blocked:
+        click.echo(f"selling blocked: the receipt of sale {blocked[0]} did not print ({blocked[1]})")
+        click.echo(f"  reprint it: tombola-pos receipt {blocked[0]}   or void the sale")
+
+
+@cli.command()
+@click.argument("sale_id")
+@click.option("--copy", is_flag=True, help="Mark it COPY (a reprint of a receipt that printed is marked COPY anyway).")
+@click.option("--text", "as_text", is_flag=True, help="Show the receipt as text instead of printing it.")
+@json_option
+@click.pass_context
+def receipt(ctx: click.Context, sale_id: str, copy: bool, as_text: bool, as_json: bool) -> None:
+    """Print the receipt of SALE_ID on the device's printer (or show it with --text)."""
+    client = _client(ctx)
+    if as_text:
+        click.echo(client.receipt(sale_id, copy=copy).text(), nl=False)
+        return
+    outcome = client.print_receipt(sale_id, copy=copy)
+    if as_json:
+        _print_json(
+            {"sale_id": outcome.sale_id, "printed": outcome.printed, "copy": outcome.copy, "printer": outcome.printer}
+        )
+        return
+    click.echo(f"receipt of sale {outcome.sale_id} printed{' (COPY)' if outcome.copy else ''} on {outcome.printer}")
 
 
 @cli.command()

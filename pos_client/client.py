@@ -27,6 +27,8 @@ from pos_client import enroll as _enroll
 from pos_client import events as _events
 from pos_client import export as _export
 from pos_client import ledger
+from pos_client import printing as _printing
+from pos_client import receipt as _receipt
 from pos_client import sellers as _sellers
 from pos_client import selling as _selling
 from pos_client import status as _status
@@ -38,6 +40,7 @@ from pos_client.errors import (
     ClockBackwards,
     NetworkError,
     NotEnrolled,
+    PrintFailed,
     ServerError,
     SignInRefused,
     SignInRequired,
@@ -47,6 +50,7 @@ from pos_client.errors import (
 from pos_client.events import DeviceEvent
 from pos_client.export import ExportResult
 from pos_client.online import check_offline_sales
+from pos_client.receipt import Receipt
 from pos_client.selling import DEFAULT_CLOCK_TOLERANCE_MS, Sale
 from pos_client.status import Status
 from pos_client.store import Store
@@ -220,10 +224,13 @@ class PosClient:
 
         The signed-in seller (:meth:`sign_in`) is recorded when ``seller_id`` is not given. A raffle
         that may not be sold offline is refused (``offline_sales_not_allowed``) unless the server
-        answered within :data:`pos_client.online.ONLINE_WINDOW_MS`.
+        answered within :data:`pos_client.online.ONLINE_WINDOW_MS`. While a receipt failed to print
+        (:meth:`print_receipt`) and its sale is not voided, every sale is refused (``printer_failed``).
         """
         seller_id = self._seller_for(seller_id)
         self._check_online(raffle_id)
+        with self.store.read() as conn:
+            _printing.check_not_blocked(conn)  # printer_failed: a receipt to reprint, or its sale to void
         try:
             return _selling.sell(
                 self.store,
@@ -433,6 +440,49 @@ class PosClient:
             raffle = _wallet.raffle(conn, raffle_id)
         last = self.last_server_contact_ms()
         check_offline_sales(raffle, reachable=self._reachable, last_contact_ms=last, now_ms=self.clock.wall_ms())
+
+    # ------------------------------------------------------------------ receipts and the printer
+
+    def receipt(self, sale_id: str, *, copy: bool = False) -> Receipt:
+        """The receipt of sale ``sale_id`` of this device, from its own records (offline; see
+        :mod:`pos_client.receipt`); ``.text()`` is what the app shows. ``copy`` marks it ``COPY``,
+        as it is too once a receipt of the sale has printed."""
+        with self.store.read() as conn:
+            copy = copy or _printing.printed_before(conn, sale_id)
+        return _receipt.build_receipt(self.store, sale_id, copy=copy)
+
+    def print_receipt(self, sale_id: str, copy: bool = False) -> _printing.PrintOutcome:
+        """Print the receipt of ``sale_id`` on the device's printer and record the outcome durably.
+
+        A reprint (``copy``, or any print after one that succeeded) is marked ``COPY``. A failure is
+        recorded (the ``printer.error`` event too) and blocks selling until a print of that receipt
+        succeeds or the sale is voided (:meth:`printer_blocked`).
+
+        Raises:
+            PrinterNotSet: no printer is set (``printer_not_set``).
+            PrintFailed: the printer failed (``print_failed``); selling is now blocked.
+            UnknownSale: no such sale of this device.
+        """
+        receipt = self.receipt(sale_id, copy=copy)
+        try:
+            return _printing.print_receipt(self.store, receipt, self.clock.wall_ms())
+        except PrintFailed as exc:
+            self.record_event("printer.error", {"sale_id": sale_id, "printer": str(exc.extra.get("printer", ""))})
+            raise
+
+    def printer_blocked(self) -> tuple[str, str] | None:
+        """``(sale_id, error)`` of the receipt whose failed print blocks selling, or ``None``."""
+        with self.store.read() as conn:
+            return _printing.blocking_receipt(conn)
+
+    def set_printer(self, printer: str) -> _printing.PrinterSpec:
+        """Set the device's printer: ``file:PATH``, ``network:HOST[:PORT]``, ``usb:VID:PID`` or
+        ``serial:DEV`` (``bad_printer`` otherwise); durable on return."""
+        return _printing.set_printer(self.store, printer)
+
+    def printer(self) -> _printing.PrinterSpec | None:
+        """The device's printer, ``None`` when none is set."""
+        return _printing.get_printer(self.store)
 
     # ------------------------------------------------------------------ device events
 

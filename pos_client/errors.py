@@ -221,6 +221,38 @@ class SellerLocked(SignInRefused):
     status = 423
 
 
+class PrinterFailed(SaleRefused):
+    """A receipt failed to print and its sale is not voided: reprint it or void the sale first
+    (``sale_id`` names it; :mod:`pos_client.printing`)."""
+
+    code = "printer_failed"
+
+
+# --------------------------------------------------------------------------- receipts and printers
+
+
+class PrintFailed(PosError):
+    """The printer could not be reached or failed while printing; recorded, and selling is blocked
+    until the receipt is reprinted or the sale voided."""
+
+    code = "print_failed"
+    status = 502
+
+
+class PrinterNotSet(PosError):
+    """No printer is set on this device (``tombola-pos printer set ...``)."""
+
+    code = "printer_not_set"
+    status = 409
+
+
+class BadPrinter(PosError):
+    """A printer setting that is not ``file:PATH``, ``network:HOST[:PORT]``, ``usb:VID:PID`` or ``serial:DEV``."""
+
+    code = "bad_printer"
+    status = 422
+
+
 # --------------------------------------------------------------------------- sync
 
 

@@ -12,7 +12,8 @@ version, applied in order in one transaction. A file written by a newer SDK is r
 Tables (see ``docs/pos-client.md``): ``device`` (one row: key, identity, anchor, ack state),
 ``server_keys`` (pinned), ``raffles``, ``grants``, ``revocations``, ``records`` (the hash chain);
 from version 2 ``events`` and ``event_ack`` (device events, their own chain: :mod:`pos_client.events`);
-from version 3 ``sellers`` (the venue's roster, PIN hashes) and ``seller_lockout`` (:mod:`pos_client.sellers`).
+from version 3 ``sellers`` (the venue's roster, PIN hashes) and ``seller_lockout`` (:mod:`pos_client.sellers`);
+from version 4 ``settings`` (key/value: the printer) and ``receipts`` (print state: :mod:`pos_client.printing`).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from pos_client.clock import Anchor
 from pos_client.errors import NotAPosDatabase, NotEnrolled, StoreError
 from sync_protocol.messages import GENESIS_HASH
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 BUSY_TIMEOUT_S = 10.0
 
 
@@ -152,7 +153,22 @@ def _schema_v3_sellers(db: Database) -> None:
     )
 
 
-MIGRATIONS: dict[int, Callable[[Database], None]] = {1: _schema_v1, 2: _schema_v2_events, 3: _schema_v3_sellers}
+def _schema_v4_receipts(db: Database) -> None:
+    """Device settings (key/value: the printer) and each sale's receipt print state (:mod:`pos_client.printing`)."""
+    db.execute("CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db.execute(
+        "CREATE TABLE receipts (sale_id TEXT PRIMARY KEY, state TEXT NOT NULL, prints INTEGER NOT NULL DEFAULT 0, "
+        "failures INTEGER NOT NULL DEFAULT 0, last_error TEXT, updated_at_ms INTEGER NOT NULL)"
+    )
+    db.execute("CREATE INDEX idx_receipts_state ON receipts (state)")
+
+
+MIGRATIONS: dict[int, Callable[[Database], None]] = {
+    1: _schema_v1,
+    2: _schema_v2_events,
+    3: _schema_v3_sellers,
+    4: _schema_v4_receipts,
+}
 
 
 @dataclass(frozen=True)
