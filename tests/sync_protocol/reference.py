@@ -21,6 +21,7 @@ from sync_protocol.messages import (
     GENESIS_HASH,
     EnrollmentRequest,
     EnrollmentResponse,
+    EventRecord,
     ExportHeader,
     ExportTrailer,
     RaffleInfo,
@@ -30,6 +31,7 @@ from sync_protocol.messages import (
     SyncBatch,
     VoidRecord,
     parse_record,
+    verify_event_chain,
 )
 from sync_protocol.signing import KeyRing, PublicKey, b64u_decode
 
@@ -38,6 +40,7 @@ MESSAGE_TYPES: dict[str, Any] = {
     for cls in (
         EnrollmentRequest,
         EnrollmentResponse,
+        EventRecord,
         ExportHeader,
         ExportTrailer,
         RaffleInfo,
@@ -170,6 +173,13 @@ def run_operation(operation: str, input_: Mapping[str, Any]) -> Any:
     if operation == "verify_chain":
         return verify_records(
             input_["records"],
+            device_id=input_["device_id"],
+            prev_seq=input_["prev_seq"],
+            prev_hash=input_["prev_hash"],
+        )
+    if operation == "verify_event_chain":
+        return verify_event_chain(
+            [EventRecord.from_dict(e) for e in input_["events"]],
             device_id=input_["device_id"],
             prev_seq=input_["prev_seq"],
             prev_hash=input_["prev_hash"],

@@ -30,10 +30,12 @@ from sync_protocol.errors import SALE_REJECTION_CODES, TombolaError
 from sync_protocol.messages import (
     EnrollmentRequest,
     EnrollmentResponse,
+    EventRecord,
     RangeGrant,
     SyncAck,
     SyncBatch,
     parse_record,
+    verify_event_chain,
 )
 from sync_protocol.pins import PinHash, hash_pin, verify_pin
 from sync_protocol.signing import KeyRing, PublicKey, SoftwareSigner, b64u_decode, b64u_encode, key_id_for
@@ -280,6 +282,32 @@ def check_seller_pins(v: dict[str, Any]) -> None:
         assert not verify_pin(try_["pin"], stored), try_
 
 
+def check_events(v: dict[str, Any]) -> None:
+    """Protocol 1.1: the event chain (hashed bytes checked by the independent encoder), and a batch
+    carrying the events whose signature covers them."""
+    events = []
+    for entry in v["events"]:
+        event = EventRecord.from_dict(entry["event"])
+        assert event.to_dict() == entry["event"]
+        body = {k: x for k, x in entry["event"].items() if k != "hash"}
+        check_domain_bytes("event", body, entry["hashed_bytes_hex"])
+        assert bytes.fromhex(entry["hashed_bytes_hex"]).decode("utf-8") == entry["hashed_text"]
+        assert hashlib.sha256(bytes.fromhex(entry["hashed_bytes_hex"])).hexdigest() == entry["hash"] == event.hash
+        events.append(event)
+    head = verify_event_chain(events, device_id=v["device_id"], prev_seq=v["prev_seq"], prev_hash=v["prev_hash"])
+    assert head == v["head_hash"] and events[-1].seq == v["head_seq"]
+    signer = check_signer(v["device"])
+    batch, _ = reference.verify_batch(v["batch"], signer.public_key)
+    assert batch.protocol_version == "1.1" and batch.events == events
+    assert "events" in v["header"] and set(v["batch"]) - set(v["header"]) == {"records", "signature"}
+    check_domain_bytes("batch", v["header"], v["signing_bytes_hex"])
+    check_signature(v["device"]["public_key"], v["signature"], v["signing_bytes_hex"])
+    # a 1.0 peer keeps 'events' as an unknown member: the same header, the same signature
+    assert {k: x for k, x in v["batch"].items() if k not in ("records", "signature")} == v["header"]
+    ack = v["ack_members"]
+    assert (ack["events_acked_seq"], ack["events_head_hash"]) == (v["head_seq"], v["head_hash"])
+
+
 CHECKERS: dict[str, Callable[[dict[str, Any]], None]] = {
     "canonical": check_canonical,
     "domain": check_domain,
@@ -294,6 +322,7 @@ CHECKERS: dict[str, Callable[[dict[str, Any]], None]] = {
     "ack": check_ack,
     "versions": check_versions,
     "negative": check_negative,
+    "events": check_events,
 }
 
 

@@ -32,6 +32,7 @@ from sync_protocol.messages import (
     GENESIS_HASH,
     EnrollmentRequest,
     EnrollmentResponse,
+    EventRecord,
     ExportHeader,
     ExportTrailer,
     RaffleInfo,
@@ -973,6 +974,127 @@ def other_negatives() -> dict[str, dict[str, Any]]:
     }
 
 
+# --------------------------------------------------------------------------- device events (1.1)
+
+
+def the_events() -> list[EventRecord]:
+    """Two events of the device's event chain: the app started a minute after enrollment, then a PIN failed."""
+    events: list[EventRecord] = []
+    prev = GENESIS_HASH
+    for n, (type_, detail, seller) in enumerate(
+        (("app.start", {"version": "1.0.0"}, ""), ("seller.pin_failed", {"failures": 1, "locked": False}, "sl-1")),
+        start=1,
+    ):
+        event = EventRecord(
+            event_id=uuid7(T0 + n * MINUTE, 0xE00 + n),
+            device_id=DEVICE_ID,
+            seq=n,
+            type=type_,  # type: ignore[arg-type]
+            detail=detail,
+            seller_id=seller,
+            device_time_ms=T0 + n * MINUTE,
+            anchor_ms=T0,
+            elapsed_ms=n * MINUTE,
+            prev_hash=prev,
+        ).sealed()
+        prev = event.hash
+        events.append(event)
+    return events
+
+
+def event_vectors() -> dict[str, dict[str, Any]]:
+    events = the_events()
+    entries = []
+    for e in events:
+        body = e.to_dict()
+        body.pop("hash")
+        hashed = domain_bytes("event", body)
+        entries.append(
+            {
+                "event": e.to_dict(),
+                "hashed_bytes_hex": hashed.hex(),
+                "hashed_text": hashed.decode("utf-8"),
+                "hash": hashlib.sha256(hashed).hexdigest(),
+            }
+        )
+    chain = the_chain()
+    batch = the_batch(chain, protocol_version="1.1", events=[e.to_dict() for e in events])
+    return {
+        "events.json": vector(
+            "events",
+            "Protocol 1.1 device events (sync-protocol section 19): the device's own event chain, events 1 "
+            "(app.start) and 2 (seller.pin_failed); hash = hex(SHA-256('tombola/event/v1' NUL + canonical "
+            "event without 'hash')). Then the batch of records 1..3 carrying them in 'events', which is part "
+            "of the signed header, and the ack members a 1.1 server answers with.",
+            device=key_info(DEVICE, "device"),
+            device_id=DEVICE_ID,
+            prev_seq=0,
+            prev_hash=GENESIS_HASH,
+            events=entries,
+            head_seq=events[-1].seq,
+            head_hash=events[-1].hash,
+            batch=batch.to_dict(),
+            header=batch.header(),
+            signing_bytes_hex=batch.signing_bytes().hex(),
+            signing_text=batch.signing_bytes().decode("utf-8"),
+            signature=batch.signature,
+            ack_members={
+                "protocol_version": "1.1",
+                "events_acked_seq": events[-1].seq,
+                "events_head_hash": events[-1].hash,
+            },
+        )
+    }
+
+
+def event_negatives() -> dict[str, dict[str, Any]]:
+    dicts = [e.to_dict() for e in the_events()]
+
+    def neg(
+        description: str, events: list[dict[str, Any]], code: str, extra: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        input_ = {"device_id": DEVICE_ID, "prev_seq": 0, "prev_hash": GENESIS_HASH, "events": events}
+        return negative(description, "verify_event_chain", input_, code, extra)
+
+    altered = copy.deepcopy(dicts)
+    altered[0]["detail"] = {"version": "6.6.6"}
+    resealed = copy.deepcopy(dicts)
+    resealed[0]["type"] = "app.stop"
+    resealed[0]["hash"] = EventRecord.from_dict(resealed[0]).compute_hash()
+    return {
+        "invalid-events-altered-detail.json": neg(
+            "events.json with event 1's detail changed (hash left as it was).",
+            altered,
+            "event_chain_broken",
+            {"event_seq": 1},
+        ),
+        "invalid-events-resealed.json": neg(
+            "events.json with event 1's type changed and its hash recomputed: event 2 no longer follows it.",
+            resealed,
+            "event_chain_broken",
+            {"event_seq": 2},
+        ),
+        "invalid-events-dropped.json": neg(
+            "events.json without event 1: event 2 cannot start the chain.",
+            dicts[1:],
+            "event_sequence_gap",
+            {"missing_event_seq": 1, "event_seq": 2},
+        ),
+        "invalid-events-other-device.json": neg(
+            "Event 1 of another device in this device's chain.",
+            [EventRecord.from_dict(dicts[0] | {"device_id": OTHER_DEVICE_ID}).sealed().to_dict()],
+            "device_mismatch",
+            {"event_seq": 1},
+        ),
+        "invalid-events-unknown-type.json": negative(
+            "An event whose type is not on the closed list of version 1.1.",
+            "parse_message",
+            {"message_type": "EventRecord", "message": dicts[0] | {"type": "app.exploded"}},
+            "malformed",
+        ),
+    }
+
+
 # --------------------------------------------------------------------------- writing
 
 
@@ -997,6 +1119,8 @@ def build() -> dict[str, Any]:
         batch_negatives,
         export_negatives,
         other_negatives,
+        event_vectors,
+        event_negatives,
     ):
         new = part()
         assert not set(new) & set(files), f"duplicate vector names: {set(new) & set(files)}"
