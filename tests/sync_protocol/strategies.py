@@ -9,9 +9,11 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 from sync_protocol.messages import (
+    EVENT_TYPES,
     GENESIS_HASH,
     EnrollmentRequest,
     EnrollmentResponse,
+    EventRecord,
     ExportHeader,
     ExportTrailer,
     Payment,
@@ -242,6 +244,27 @@ def single_records(draw: st.DrawFn, kind: str | None = None) -> SaleRecord | Voi
     return make_record(fields, device_id=draw(ids), seq=draw(st.integers(1, 10**6)), prev_hash=draw(hex64))
 
 
+detail_values = st.booleans() | safe_ints | st.text(stored_chars, max_size=200)
+event_details = st.dictionaries(st.from_regex(r"\A[a-z][a-z0-9_]{0,31}\Z"), detail_values, max_size=8)
+
+
+@st.composite
+def event_records(draw: st.DrawFn) -> EventRecord:
+    """One sealed device event (protocol 1.1) anywhere in some device's event chain."""
+    return EventRecord(
+        event_id=draw(ids),
+        device_id=draw(ids),
+        seq=draw(st.integers(1, 10**6)),
+        type=draw(st.sampled_from(EVENT_TYPES)),
+        detail=draw(event_details),
+        seller_id=draw(st.text(stored_chars, max_size=64)),
+        device_time_ms=draw(ms),
+        anchor_ms=draw(ms),
+        elapsed_ms=draw(st.integers(0, 10**8)),
+        prev_hash=draw(hex64),
+    ).sealed()
+
+
 #: One strategy per wire object (every subclass of Message).
 MESSAGES: dict[type, st.SearchStrategy[Any]] = {
     EnrollmentRequest: enrollment_requests(),
@@ -258,4 +281,5 @@ MESSAGES: dict[type, st.SearchStrategy[Any]] = {
     VoidRecord: single_records("void"),
     SyncAck: acks(),
     SyncBatch: batches().map(lambda b: b[0]),
+    EventRecord: event_records(),
 }
