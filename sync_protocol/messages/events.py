@@ -101,9 +101,7 @@ class EventRecord(Message):
         return self.anchor_ms + self.elapsed_ms
 
 
-def verify_event_chain(
-    events: Sequence[EventRecord], *, device_id: str, prev_seq: int, prev_hash: str
-) -> str:
+def verify_event_chain(events: Sequence[EventRecord], *, device_id: str, prev_seq: int, prev_hash: str) -> str:
     """Check ``events`` extend the event chain at ``(prev_seq, prev_hash)``; return the new head hash.
 
     The same steps as :func:`sync_protocol.chain.verify_chain`, with the event chain's own codes,
