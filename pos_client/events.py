@@ -222,6 +222,27 @@ def apply_ack(conn: sqlite3.Connection, ack: SyncAck) -> bool:
     return seq != before
 
 
+def rewind_ack(conn: sqlite3.Connection, missing_seq: int) -> bool:
+    """The server holds fewer events than it once acknowledged (restored from a backup) and asks
+    for ``missing_seq`` on: send from there again (re-sending is harmless). ``True`` if it moved.
+
+    Only ever backwards, and only to an event this device holds (or to the start of its chain).
+    """
+    before, _ = acked(conn)
+    target = missing_seq - 1
+    if not 0 <= target < before:
+        return False
+    if target == 0:
+        head: str | None = GENESIS_HASH
+    else:
+        row = conn.execute("SELECT hash FROM events WHERE seq = ?", (target,)).fetchone()
+        head = str(row[0]) if row else None
+    if head is None:
+        return False
+    conn.execute("UPDATE event_ack SET acked_seq = ?, acked_hash = ? WHERE id = 1", (target, head))
+    return True
+
+
 def connection_state(conn: sqlite3.Connection) -> str | None:
     """``connection.lost`` or ``connection.back``: the last connection event recorded, if any."""
     row = conn.execute(

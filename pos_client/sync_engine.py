@@ -46,6 +46,7 @@ SYNC_PATH = "/v1/sync"
 DEFAULT_BATCH_SIZE = 500
 REVOKED_CODE = "device_revoked"
 GAP_CODE = "sequence_gap"
+EVENT_GAP_CODE = "event_sequence_gap"
 
 
 @dataclass(frozen=True)
@@ -193,7 +194,7 @@ class SyncEngine:
                 )
 
     def _note_refusal(self, answer: Answer) -> None:
-        """Keep what a hard refusal teaches: revoked device; where the server's chain really ends."""
+        """Keep what a hard refusal teaches: revoked device; where the server's chains (sales, events) really end."""
         if answer.error_code == REVOKED_CODE:
             with self.store.write() as conn:
                 conn.execute("UPDATE device SET status = 'revoked' WHERE id = 1")
@@ -206,6 +207,12 @@ class SyncEngine:
                 held = ledger.hash_at(conn, missing - 1)
                 if missing - 1 < device.acked_seq and held is not None:
                     conn.execute("UPDATE device SET acked_seq = ?, acked_hash = ? WHERE id = 1", (missing - 1, held))
+        missing_event = answer.body.get("missing_event_seq")
+        if answer.error_code == EVENT_GAP_CODE and isinstance(missing_event, int) and missing_event >= 1:
+            # The same for the event chain: without it, every later batch (its sales too) would be
+            # refused for the gap, and the device could never sync again.
+            with self.store.write() as conn:
+                events.rewind_ack(conn, missing_event)
 
     def _record_rejection(self, batch: SyncBatch, answer: Answer, at: Reading) -> Rejection:
         seq = int(answer.body["seq"])

@@ -10,9 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from pos_client import PosClient
+from pos_client.errors import ServerRefused
 from server.context import Tombola
 from server.events import service as device_events
 from sync_protocol.messages import GENESIS_HASH, EventRecord, SyncBatch
@@ -212,3 +214,36 @@ def test_the_sdk_records_and_syncs_its_events_end_to_end(
     assert voided["detail"]["sale_id"] == sale.sale_id
     assert voided["detail"]["reason"] == "wrong raffle"
     assert device_events.list_events(tombola, device_id, type="seller.pin_failed")[0]["seller_id"] == "s-1"
+
+
+def test_a_server_that_lost_events_gets_them_again_and_the_device_syncs_on(
+    client: TestClient, tombola: Tombola, seeded: Seed, tmp_path: Path
+) -> None:
+    """The server restored from a backup holds fewer events than it acknowledged: it refuses the
+    next batch with ``event_sequence_gap``. Seen: the device kept its acknowledgement, so every
+    later batch, its sales too, was refused the same way and the device could never sync again."""
+    from sqlalchemy import text
+
+    with PosClient(tmp_path / "pos.db", http=client) as pos:
+        pos.enroll(seeded.code, str(client.base_url))
+        for n in range(3):
+            pos.record_event("app.start", {"n": n})
+        assert pos.sync().events_pending == 0
+        device_id = pos.device_id or ""
+        with tombola.engine.begin() as conn:  # the backup held only the first event
+            conn.execute(text("DELETE FROM device_event WHERE device_id = :d AND seq > 1"), {"d": device_id})
+        pos.record_event("app.stop")
+        sale = pos.sell(seeded.raffle_id, 1)
+        with pytest.raises(ServerRefused) as refused:
+            pos.sync()
+        assert refused.value.code == "event_sequence_gap"
+        result = pos.sync()
+        assert (result.pending, result.events_pending) == (0, 0)
+    assert stored(tombola, device_id) == [
+        (1, "app.start"),
+        (2, "app.start"),
+        (3, "app.start"),
+        (4, "app.stop"),
+        (5, "sync.failed"),  # the refusal itself, recorded by the device and now on the server
+    ]
+    assert sale.numbers[0] in [t.number for t in tombola.core.tickets(seeded.raffle_id)]
