@@ -23,6 +23,7 @@ from sync_protocol.messages import (
     RejectedRecord,
     RejectionAck,
     SaleRecord,
+    SellerInfo,
     SyncAck,
     SyncBatch,
     VoidRecord,
@@ -265,6 +266,17 @@ def event_records(draw: st.DrawFn) -> EventRecord:
     ).sealed()
 
 
+#: a seller as the roster carries it (the hash fields are opaque text to the wire model)
+sellers = st.builds(
+    SellerInfo,
+    seller_id=ids,
+    name=st.text(stored_chars, max_size=100),
+    supervisor=st.booleans(),
+    pin_scheme=st.just("scrypt-n16384-r8-p1"),
+    pin_salt=st.text(string.ascii_letters + string.digits + "-_", min_size=1, max_size=64),
+    pin_hash=st.text(string.ascii_letters + string.digits + "-_", min_size=1, max_size=64),
+)
+
 #: One strategy per wire object (every subclass of Message).
 MESSAGES: dict[type, st.SearchStrategy[Any]] = {
     EnrollmentRequest: enrollment_requests(),
@@ -282,4 +294,5 @@ MESSAGES: dict[type, st.SearchStrategy[Any]] = {
     SyncAck: acks(),
     SyncBatch: batches().map(lambda b: b[0]),
     EventRecord: event_records(),
+    SellerInfo: sellers,
 }
