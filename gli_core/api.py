@@ -31,7 +31,7 @@ from gli_core.draw.selection import DrawTicket
 from gli_core.draw.service import DEFAULT_PRIZE_TABLE, DrawService, VrfSigner
 from gli_core.draw.verify import verify_proof
 from gli_core.draw.vrf import VrfPublicKey
-from gli_core.errors import RaffleNotOpen
+from gli_core.errors import RaffleNotFound, RaffleNotOpen
 from gli_core.hsm import Hsm, HsmConfig, HsmUnavailable, init_hsm, open_hsm
 from gli_core.models import RngCall as RngCallRow
 from gli_core.registry import (
@@ -43,7 +43,7 @@ from gli_core.registry import (
     TicketView,
 )
 from gli_core.rng.service import RngCall, RngService
-from sync_protocol.codes import normalise_code
+from sync_protocol.codes import codes_match
 from sync_protocol.messages import RangeGrant
 from sync_protocol.signing import PublicKey, Signer
 
@@ -450,10 +450,22 @@ class Core:
     def ticket_by_number(self, raffle_id: str, number: int) -> TicketView:
         return self.registry.ticket_by_number(raffle_id, number)
 
+    def recorded_draw_state(self, raffle_id: str) -> str | None:
+        """The raffle's draw state as recorded (``DRAWN``, ``PUBLISHED``...), read only: unlike
+        :meth:`draw_status` the clock is not followed, nothing is written and no key is read.
+        ``None`` when this core has no draw engine or the raffle no draw."""
+        if self.draws is None:
+            return None
+        try:
+            return str(self.draws._row(raffle_id).state)
+        except RaffleNotFound:
+            return None
+
     def validate_ticket(self, ticket_id: str, code: str | None = None) -> tuple[TicketView, bool]:
-        """The ticket and whether it is valid: sold (not voided) and, if given, the code matches."""
+        """The ticket and whether it is valid: sold (not voided) and, if given, the code matches
+        (:func:`sync_protocol.codes.codes_match`: as typed, compared in constant time)."""
         ticket = self.registry.ticket(ticket_id)
-        valid = ticket.status == "sold" and (code is None or normalise_code(code) == ticket.verification_code)
+        valid = ticket.status == "sold" and (code is None or codes_match(code, ticket.verification_code))
         return ticket, valid
 
     def tickets(self, raffle_id: str, *, after_number: int = 0, limit: int | None = None) -> Iterator[TicketView]:

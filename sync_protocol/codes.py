@@ -9,10 +9,13 @@ code cannot be guessed for a ticket without knowing its sale's chain hash (40 bi
 from __future__ import annotations
 
 import hashlib
+import hmac
 from collections.abc import Sequence
-from urllib.parse import urlencode
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from sync_protocol.canonical import canonical_bytes, domain_bytes
+from sync_protocol.errors import TombolaError
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 #: the two symbols of every 10-bit value, so a 40-bit code is four lookups
@@ -77,3 +80,66 @@ def ticket_check_url(check_url: str, raffle_id: str, number: int, code: str) -> 
     """
     query = urlencode({"raffle": raffle_id, "number": number, "code": code})
     return f"{check_url}{'&' if '?' in check_url else '?'}{query}"
+
+
+def codes_match(given: str, expected: str) -> bool:
+    """Whether ``given`` (as typed: :func:`normalise_code` applies) is the verification code ``expected``.
+
+    Compared in constant time (:func:`hmac.compare_digest` over the ASCII bytes), so the time an
+    answer takes says nothing of how much of a guessed code was right. A non-ASCII ``given``
+    never matches (codes are Crockford base32).
+    """
+    typed = normalise_code(given)
+    if not typed.isascii() or not expected.isascii():
+        return False
+    return hmac.compare_digest(typed.encode("ascii"), expected.encode("ascii"))
+
+
+class BadCheckUrl(TombolaError):
+    """Text that is not a ticket-check URL (or not one ticket's): it needs exactly one ``raffle``,
+    one ``number`` (a decimal integer) and one ``code`` in its query."""
+
+    code = "bad_check_url"
+    status = 422
+
+
+@dataclass(frozen=True)
+class TicketRef:
+    """The three values that name a ticket to check: what :func:`ticket_check_url` puts in a URL."""
+
+    raffle_id: str
+    number: int
+    code: str
+
+
+def parse_ticket_check_url(text: str) -> TicketRef:
+    """The raffle, number and code of a ticket-check URL (the inverse of :func:`ticket_check_url`).
+
+    Accepts what a QR scan or a handheld scanner types: surrounding white space is dropped, the
+    query is read as ``application/x-www-form-urlencoded``, members other than ``raffle``,
+    ``number`` and ``code`` are ignored (the page's own query may have some). ``number`` is a
+    decimal integer from 0 to 2^53-1; the raffle id is at most 64 characters and the code at most
+    32; the code is returned as it was written (:func:`codes_match` normalises it).
+
+    Raises:
+        BadCheckUrl: not such a URL (``bad_check_url``), with a sentence saying what is missing.
+    """
+    stripped = text.strip()
+    if not stripped or len(stripped) > 2048:
+        raise BadCheckUrl("that is not a ticket-check URL: it is empty or over 2048 characters")
+    query = urlsplit(stripped).query
+    if not query:
+        raise BadCheckUrl("that is not a ticket-check URL: it has no ?raffle=...&number=...&code=... part")
+    values = parse_qs(query, keep_blank_values=True)
+    found: dict[str, str] = {}
+    for name in ("raffle", "number", "code"):
+        given = values.get(name, [])
+        if len(given) != 1 or not given[0].strip():
+            raise BadCheckUrl(f"that is not one ticket's check URL: it needs exactly one {name!r} in its query")
+        found[name] = given[0].strip()
+    number = found["number"]
+    if not (number.isascii() and number.isdigit()) or int(number) > _MAX_SAFE:
+        raise BadCheckUrl(f"the ticket number in that URL is not a whole number: {number[:20]!r}")
+    if len(found["raffle"]) > 64 or len(found["code"]) > 32:
+        raise BadCheckUrl("the raffle id or the code in that URL is too long to be a ticket's")
+    return TicketRef(raffle_id=found["raffle"], number=int(number), code=found["code"])
