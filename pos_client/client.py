@@ -31,7 +31,9 @@ from pos_client import printing as _printing
 from pos_client import receipt as _receipt
 from pos_client import sellers as _sellers
 from pos_client import selling as _selling
+from pos_client import shift as _shift
 from pos_client import status as _status
+from pos_client import ticket_check as _ticket_check
 from pos_client import voids as _voids
 from pos_client import wallet as _wallet
 from pos_client.clock import Clock, SystemClock
@@ -40,6 +42,7 @@ from pos_client.errors import (
     ClockBackwards,
     NetworkError,
     NotEnrolled,
+    PrinterNotSet,
     PrintFailed,
     ServerError,
     SignInRefused,
@@ -483,6 +486,104 @@ class PosClient:
     def printer(self) -> _printing.PrinterSpec | None:
         """The device's printer, ``None`` when none is set."""
         return _printing.get_printer(self.store)
+
+    # ------------------------------------------------------------------ ticket check (pos_client.ticket_check)
+
+    def check_ticket(
+        self, raffle_id: str, number: int, code: str, *, online: bool = True, timeout_s: float = 3.0
+    ) -> _ticket_check.TicketCheck:
+        """Check ticket ``number`` of ``raffle_id`` with its verification ``code`` (as typed).
+
+        The server's public check first (``GET /v1/tickets/check``, one try of ``timeout_s``) when
+        ``online`` and enrolled; when it does not answer, the device's own records (sold here,
+        voided, rejected, unknown here), with a note saying so. A sale of this device the server
+        does not have yet is answered from the device. ``.source`` says who answered.
+
+        Raises:
+            BadInput: a raffle id, number or code out of bounds (nothing is asked).
+        """
+        raffle_id, number, code = _ticket_check.check_input(raffle_id, number, code)
+        local = _ticket_check.check_local(self.store, raffle_id, number, code)
+        state = self.store.device()
+        base = self._server_url or (state.server_url if state is not None else None)
+        if not online or not base:
+            return local
+        self._transport(base)  # builds the default HTTP client when none was given
+        assert self._http is not None
+        params = {"raffle": raffle_id, "number": str(number), "code": code}
+        try:
+            resp = self._http.get(base.rstrip("/") + _ticket_check.CHECK_PATH, params=params, timeout=timeout_s)
+        except httpx.HTTPError as exc:
+            self.note_online(False)
+            return _ticket_check.offline(local, f"it cannot be reached ({type(exc).__name__})")
+        self.note_online(resp.status_code < 500)
+        try:
+            body = resp.json() if resp.status_code == 200 else None
+        except ValueError:
+            body = None
+        answer = _ticket_check.from_server(body, raffle_id, number) if isinstance(body, dict) else None
+        if answer is None:
+            return _ticket_check.offline(local, f"HTTP {resp.status_code}")
+        return _ticket_check.combine(answer, local)
+
+    # ------------------------------------------------------------------ end of shift (pos_client.shift)
+
+    def start_shift(self, opening_float_cents: int) -> _shift.Shift:
+        """Start a shift with ``opening_float_cents`` in the drawer, now; kept in the device's settings."""
+        return _shift.start_shift(self.store, opening_float_cents, self._now_server_ms())
+
+    def current_shift(self) -> _shift.Shift | None:
+        """The shift started last on this device (:meth:`start_shift`), ``None`` when none was."""
+        return _shift.current_shift(self.store)
+
+    def shift_report(
+        self, opening_float_cents: int | None = None, since_ms: int | None = None, *, currency: str | None = None
+    ) -> _shift.ShiftReport:
+        """The end-of-shift report from the device's own records (offline; see :mod:`pos_client.shift`):
+        per seller and for the device, sales, voids, cash expected, card total, unsynced count.
+
+        ``opening_float_cents`` and ``since_ms`` default to the current shift's (:meth:`start_shift`);
+        without a shift, the float is 0 and the report covers every record.
+
+        Raises:
+            BadInput: a negative float or start, or sales in several currencies and no ``currency``.
+            NotEnrolled: the device has no records to report on.
+        """
+        shift = self.current_shift()
+        if opening_float_cents is None:
+            opening_float_cents = shift.opening_float_cents if shift is not None else 0
+        if since_ms is None:
+            since_ms = shift.started_at_ms if shift is not None else 0
+        return _shift.build_report(
+            self.store,
+            _shift.device_records(self.store),
+            opening_float_cents=opening_float_cents,
+            since_ms=since_ms,
+            until_ms=self._now_server_ms(),
+            currency=currency,
+        )
+
+    def print_shift_report(self, report: _shift.ShiftReport) -> str:
+        """Print ``report`` on the device's receipt printer; returns the printer. A failure records
+        ``printer.error`` but does not block selling (no receipt is owed).
+
+        Raises:
+            PrinterNotSet: no printer is set.
+            PrintFailed: the printer failed.
+        """
+        spec = _printing.get_printer(self.store)
+        if spec is None:
+            raise PrinterNotSet("no printer is set: `tombola-pos printer set file:PATH | network:HOST[:PORT] | ...`")
+        try:
+            _printing.send(spec, _shift.render(report))
+        except PrintFailed as exc:
+            self.record_event("printer.error", {"report": "shift", "printer": str(exc.extra.get("printer", ""))})
+            raise
+        return str(spec)
+
+    def _now_server_ms(self) -> int:
+        """Now on the server's clock as the device estimates it (its wall clock before enrollment)."""
+        return self.status().server_time_ms or self.clock.wall_ms()
 
     # ------------------------------------------------------------------ device events
 
