@@ -26,6 +26,7 @@ import orjson
 
 from pos_client.client import PosClient
 from pos_client.selling import PAYMENT_METHODS, Sale
+from sync_protocol.codes import parse_ticket_check_url
 from sync_protocol.errors import EXIT_REFUSED, TombolaError
 
 
@@ -353,6 +354,86 @@ def export(ctx: click.Context, path: str, as_json: bool) -> None:
         )
         return
     click.echo(f"wrote {result.record_count} record(s) to {result.path} (head {result.head_hash})")
+
+
+@cli.command()
+@click.option("--raffle", "raffle_id", default=None, help="The raffle id (with --number and --code).")
+@click.option("--number", type=int, default=None, help="The ticket number.")
+@click.option("--code", default=None, help="The verification code as printed (XXXX-XXXX; case and dash optional).")
+@click.option("--url", default=None, help="The ticket-check URL of the receipt's QR code, instead of the three.")
+@click.option("--offline", is_flag=True, help="Answer from this device's records only; do not ask the server.")
+@json_option
+@click.pass_context
+def check(
+    ctx: click.Context,
+    raffle_id: str | None,
+    number: int | None,
+    code: str | None,
+    url: str | None,
+    offline: bool,
+    as_json: bool,
+) -> None:
+    """Check a ticket: the server's answer when it is reachable, else this device's own records."""
+    if url is not None:
+        ref = parse_ticket_check_url(url)
+        raffle_id, number, code = ref.raffle_id, ref.number, ref.code
+    if raffle_id is None or number is None or code is None:
+        raise click.UsageError("give --raffle, --number and --code, or --url")
+    answer = _client(ctx).check_ticket(raffle_id, number, code, online=not offline)
+    if as_json:
+        _print_json(answer.to_dict())
+        return
+    click.echo(f"{answer.headline}: ticket {answer.number} of {answer.raffle_name or answer.raffle_id}")
+    click.echo(f"({answer.source}) {answer.note}")
+
+
+def _parse_since(text: str | None) -> int | None:
+    if text is None:
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise click.BadParameter(f"not an ISO 8601 time: {text!r}", param_hint="--since") from exc
+    if when.tzinfo is None:
+        when = when.astimezone()  # the device's local time, as people type it
+    return int(when.timestamp() * 1000)
+
+
+@cli.command()
+@click.option("--float", "opening_float", type=click.IntRange(min=0), default=None, help="Opening float in cents "
+              "(default: the started shift's, else 0).")  # fmt: skip
+@click.option("--since", default=None, help="ISO 8601 start of the shift (default: the started shift's, else all).")
+@click.option("--start", "start", is_flag=True, help="Start a shift now with --float (kept in the device's settings).")
+@click.option("--currency", default=None, help="The currency to report when the shift sold in several.")
+@click.option("--print", "print_it", is_flag=True, help="Also print the report on the device's receipt printer.")
+@json_option
+@click.pass_context
+def shift(
+    ctx: click.Context,
+    opening_float: int | None,
+    since: str | None,
+    start: bool,
+    currency: str | None,
+    print_it: bool,
+    as_json: bool,
+) -> None:
+    """End of shift: sales, voids, cash expected, card total and unsynced count, per seller and device."""
+    client = _client(ctx)
+    if start:
+        started = client.start_shift(opening_float or 0)
+        if as_json:
+            _print_json({"opening_float_cents": started.opening_float_cents, "started_at_ms": started.started_at_ms})
+        else:
+            click.echo(f"shift started at {_when(started.started_at_ms)} with a float of {started.opening_float_cents}")
+        return
+    report = client.shift_report(opening_float, _parse_since(since), currency=currency)
+    printed = client.print_shift_report(report) if print_it else None
+    if as_json:
+        _print_json(report.to_dict() | {"printed_on": printed})
+        return
+    click.echo(report.text(), nl=False)
+    if printed:
+        click.echo(f"printed on {printed}")
 
 
 @cli.command()

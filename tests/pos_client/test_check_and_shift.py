@@ -9,6 +9,7 @@ float, unsynced counts, the window; its text and ESC/POS print.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -215,3 +216,40 @@ def test_a_shift_in_two_currencies_asks_for_one(server: FakeServer, shift_pos: P
         shift_pos.shift_report()
     usd = shift_pos.shift_report(currency="USD")
     assert (usd.currency, usd.device.sales, usd.device.sales_cents) == ("USD", 1, 500)
+
+
+# --------------------------------------------------------------------------- tombola-pos check / shift
+
+
+def test_cli_check_by_url_and_shift(shift_pos: PosClient, db_path: Path, clock: ManualClock, http: TestClient) -> None:
+    from click.testing import CliRunner, Result
+
+    from pos_client.cli import cli as pos_cli
+    from sync_protocol.codes import ticket_check_url
+    from tests.pos_client.conftest import FAST_RETRY
+
+    def cli(*args: str) -> Result:
+        obj = {"http": http, "clock": clock, "retry": FAST_RETRY}
+        return CliRunner().invoke(pos_cli, ["--db", str(db_path), *args], obj=obj)
+
+    sale = shift_pos.sell("R1", 1, "cash", seller_id=ANA.seller_id)
+    shift_pos.close()
+    url = ticket_check_url("https://t.example/check", "R1", sale.numbers[0], sale.codes[0])
+    out = cli("check", "--url", url, "--offline", "--json")
+    assert out.exit_code == 0, out.output
+    assert '"result": "valid"' in out.output and '"source": "device"' in out.output
+    out = cli("check", "--url", "https://t.example/check?number=1")
+    assert out.exit_code == 1 and "bad_check_url" in out.output
+    out = cli("check", "--raffle", "R1")
+    assert out.exit_code == 2
+    out = cli("shift", "--float", "5000", "--since", "2000-01-01T00:00:00+00:00")
+    assert out.exit_code == 0 and "Cash expected:" in out.output and "55.00 EUR" in out.output, out.output
+    assert cli("shift", "--since", "yesterday").exit_code == 2
+    clock.advance(1_000)
+    assert cli("shift", "--float", "2000", "--start").exit_code == 0
+    out = cli("shift", "--json")
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.output)
+    assert (data["opening_float_cents"], data["cash_expected_cents"], data["device"]["sales"]) == (2000, 2000, 0)
+    out = cli("shift", "--print")
+    assert out.exit_code == 1 and "printer_not_set" in out.output
