@@ -20,13 +20,25 @@ from kivy.uix.button import Button
 from kivy.uix.screenmanager import NoTransition, Screen, ScreenManager
 from kivy.uix.togglebutton import ToggleButton
 
+from pos_client.app import check_shift_screens, seller_screens
 from pos_client.app.identity import Identity, identity
 from pos_client.app.viewmodels import DEFAULT_SYNC_INTERVAL_S, Callback, PosViewModel, record_event
 from pos_client.clock import Clock as DeviceClock
 
 KV_DIR = Path(__file__).with_name("kv")
 #: kv files in load order: the shared styles first, then the status bar and one per screen
-KV_FILES = ("theme.kv", "statusbar.kv", "setup.kv", "sell.kv", "receipt.kv", "about.kv", "root.kv")
+KV_FILES = (
+    "theme.kv",
+    "statusbar.kv",
+    "pinpad.kv",
+    "setup.kv",
+    "sell.kv",
+    "receipt.kv",
+    "signin.kv",
+    "void.kv",
+    "about.kv",
+    "root.kv",
+)
 BACKGROUND = (0.07, 0.08, 0.09, 1)
 
 
@@ -157,6 +169,10 @@ class PosApp(App):  # type: ignore[misc]
             AboutScreen(name="about", vm=self.vm, info=self.identity),
         ):
             manager.add_widget(screen)
+        # sign-in and void screens; the others that sell show only while a seller is signed in
+        # (the guard is kept here: Kivy holds bound methods weakly)
+        self.seller_guard = seller_screens.install(manager, self.vm)
+        check_shift_screens.install(manager, self.vm)  # ticket check and end of shift
         manager.current = "sell" if self.vm.enrolled else "setup"
         Clock.schedule_interval(lambda _dt: self.vm.refresh() if self.vm else None, 1.0)
         return root

@@ -145,10 +145,11 @@ def block_reason(
     *,
     online: bool,
     printer_blocked: bool = False,
+    signed_in: bool = True,
 ) -> str:
     """Why selling ``raffle`` is blocked now, as a sentence that says what to do; ``""`` when it is not.
 
-    The order is the order a seller can act on: device, lease, printer, raffle, numbers.
+    The order is the order a seller can act on: device, lease, seller, printer, raffle, numbers.
     """
     if status.device_status == "not_enrolled":
         return "This device is not enrolled: enter the server address and enrollment code on the setup screen."
@@ -156,6 +157,8 @@ def block_reason(
         return "The server revoked this device: it may not sell. Call your supervisor."
     if status.lease_left_s is not None and status.lease_left_s <= 0:
         return "The offline lease ran out: connect this device to the network so it syncs, then sell again."
+    if not signed_in:
+        return "No seller is signed in: tap Sign in, tap your name and type your PIN, then sell."
     if printer_blocked:
         return "The printer failed: reprint the last receipt (or void that sale), then sell again."
     if raffle is None:
@@ -211,6 +214,10 @@ class PosViewModel(EventDispatcher):  # type: ignore[misc]  # kivy has no type i
     closes = StringProperty("")
     block = StringProperty("")
     alerts = ListProperty([])
+    # ---- the signed-in seller (pos_client.app.seller_viewmodels has the sign-in and void screens)
+    needs_seller = BooleanProperty(False)  # the client sells only for a signed-in seller (the app's does)
+    signed_in = BooleanProperty(False)
+    seller_name = StringProperty("")
     # ---- setup
     setup_message = StringProperty("")
     busy = BooleanProperty(False)
@@ -252,7 +259,8 @@ class PosViewModel(EventDispatcher):  # type: ignore[misc]  # kivy has no type i
         self.db_path = Path(db_path)
         self.post = post
         self.clock = clock
-        self.client = client or PosClient(self.db_path, clock=clock)
+        # The app's policy: a seller signs in to sell or void, and a void needs a supervisor's PIN.
+        self.client = client or PosClient(self.db_path, clock=clock, require_seller=True, void_needs_supervisor=True)
         self._worker_client = worker_client or self._default_worker_client
         self.sync_interval_s = sync_interval_s
         self._infos: dict[str, RaffleInfo] = {}
@@ -282,6 +290,10 @@ class PosViewModel(EventDispatcher):  # type: ignore[misc]  # kivy has no type i
         self.last_sync = clock_text(status.last_sync_ms)
         self.lease = "" if status.lease_left_s is None else duration_text(status.lease_left_s)
         self.alerts = list(status.alerts)
+        seller = self.client.current_seller()  # None once the 5-minute idle lock fell
+        self.needs_seller = self.client.require_seller
+        self.signed_in = seller is not None
+        self.seller_name = seller.name if seller else ""
         self._infos = {info.raffle_id: info for info in self.client.raffles()} if self.enrolled else {}
         now = status.server_time_ms or 0
         shown = [info for info in self._infos.values() if info.status != "cancelled"]
@@ -311,7 +323,22 @@ class PosViewModel(EventDispatcher):  # type: ignore[misc]  # kivy has no type i
             self.numbers_warning = bool(granted) and used * den >= granted * num
             close_in_s = (info.sales_close_at_ms - (status.server_time_ms or 0)) // 1000
             self.closes = f"closes in {duration_text(close_in_s)}" if close_in_s > 0 else "sales closed"
-        self.block = block_reason(status, info, online=self.online, printer_blocked=self.printer_blocked())
+        self.block = block_reason(
+            status,
+            info,
+            online=self.online,
+            printer_blocked=self.printer_blocked(),
+            signed_in=self.signed_in or not self.needs_seller,
+        )
+
+    def note_activity(self) -> None:
+        """A touch or a key: the idle lock counts from now (:meth:`PosClient.note_activity`)."""
+        self.client.note_activity()
+
+    def sign_out(self) -> None:
+        """Sign the seller out; the app shows the sign-in screen (nothing typed so far is lost)."""
+        self.client.sign_out()
+        self.refresh()
 
     def printer_blocked(self) -> bool:
         blocked = getattr(self.client, "printer_blocked", None)

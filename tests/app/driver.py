@@ -91,14 +91,26 @@ def main() -> None:
         keys = (
             "enrolled online pending last_sync lease numbers numbers_warning closes block raffle_id "
             "raffle_name quantity amount payment change_due error receipt setup_message setup_summary "
-            "single_qty single_price device_id busy"
+            "single_qty single_price device_id busy signed_in seller_name"
         ).split()
         data = {k: getattr(vm, k) for k in keys}
+        screens = app.root.ids.screens
+        if screens.has_screen("signin"):
+            svm = screens.get_screen("signin").svm
+            data["signin"] = {k: getattr(svm, k) for k in ("seller_id", "message", "code", "empty_message")}
+            data["signin"]["roster"] = [dict(s) for s in svm.roster]
+        if screens.has_screen("void"):
+            vvm = screens.get_screen("void").vvm
+            data["void"] = {k: getattr(vvm, k) for k in ("message", "code", "ready", "reason_choice")}
+            data["void"]["sale"] = dict(vvm.sale)
+            data["void"]["voided"] = dict(vvm.voided)
         data["raffles"] = [dict(r) for r in vm.raffles]
         data["price_points"] = [dict(p) for p in vm.price_points]
         data["screen"] = app.root.ids.screens.current
         bar = app.root.ids.statusbar.ids
-        data["statusbar"] = {k: bar[k].text for k in ("online", "pending", "last_sync", "lease", "numbers", "closes")}
+        data["statusbar"] = {
+            k: bar[k].text for k in ("online", "pending", "last_sync", "lease", "numbers", "closes", "seller")
+        }
         return dict(data)
 
     def handle(cmd: dict[str, Any]) -> None:

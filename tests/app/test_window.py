@@ -1,10 +1,13 @@
 """The real POS app in a window under Xvfb, driven by simulated touches (``tests/app/driver.py``),
 against a real ``tombola serve`` process.
 
-Enroll on the setup screen; stop the server; sell a bundle for cash and singles by card (two
+Two sellers (one a supervisor) are added with ``tombola seller add --pin-stdin`` before the
+device enrolls; the seller signs in through the PIN pad (and again after the idle lock and each
+restart). Enroll on the setup screen; stop the server; sell a bundle for cash and singles by card (two
 raffles open: the picker shows); the status bar counts the sales waiting; start the server and
 the background sync clears them and the tickets are on the server; sales-closed and lease
-blocks; kill -9 right after a sale's tap, restart, and the sale is there (last sale receipt).
+blocks; a void of the last sale with a supervisor's PIN; kill -9 right after a sale's tap,
+restart, and the sale is there (last sale receipt).
 Screenshots of every screen at 720x1280 and 1280x800 go to ``tests/artifacts/``.
 """
 
@@ -34,6 +37,33 @@ def tombola(env: dict[str, str], *args: str) -> Any:
     return json.loads(out.stdout)
 
 
+def add_seller(env: dict[str, str], venue_id: str, name: str, pin: str, *, supervisor: bool = False) -> str:
+    args = ["seller", "add", "--venue", venue_id, "--name", name, "--pin-stdin", "--json"]
+    if supervisor:
+        args.append("--supervisor")
+    out = subprocess.run(
+        [str(BIN / "tombola"), *args], env=env, input=pin + "\n", capture_output=True, text=True, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    return str(json.loads(out.stdout)["id"])
+
+
+def type_pin(app: AppProcess, pin: str) -> None:
+    for digit in pin:
+        app.tap(f"pin_{digit}")
+
+
+def sign_in(app: AppProcess, seller_id: str, pin: str) -> dict[str, Any]:
+    """Sign in on the sign-in screen through the PIN pad; the state after (the screen it went back to)."""
+    assert app.state()["screen"] == "signin"
+    app.tap(f"seller_{seller_id}")
+    type_pin(app, pin)
+    app.tap("pin_ok")
+    state = app.state()
+    assert state["signed_in"] and state["screen"] != "signin", state
+    return state
+
+
 def shoot(app: AppProcess, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     for width, height in ((720, 1280), (1280, 800)):
@@ -58,6 +88,8 @@ def test_app_sells_offline_syncs_blocks_and_survives_kill(tmp_path: Path) -> Non
         env, "raffle", "create", "--venue", demo["venue_id"], "--name", "Early Bird",
         "--price-cents", "200", "--numbers", "10000", "--closes-at", closes,
     )  # fmt: skip
+    alice = add_seller(env, demo["venue_id"], "Alice", "4821")
+    add_seller(env, demo["venue_id"], "Sam Supervisor", "90210", supervisor=True)
     port = free_port()
     db = tmp_path / "pos.db"
     with display() as display_name:
@@ -74,9 +106,19 @@ def test_app_sells_offline_syncs_blocks_and_survives_kill(tmp_path: Path) -> Non
                 assert any("Demo 50/50" in line for line in state["setup_summary"]), state
                 shoot(app, "setup-enrolled")
                 app.tap("start")
-            # The server is down: sell a bundle for cash (the picker shows both raffles).
+            # No seller is signed in: the sign-in screen, with the roster the enrollment brought.
             state = app.state()
-            assert state["screen"] == "sell"
+            assert state["screen"] == "signin" and state["statusbar"]["seller"] == "Sign in"
+            assert [s["name"] for s in state["signin"]["roster"]] == ["Alice", "Sam Supervisor"]
+            app.tap(f"seller_{alice}")
+            type_pin(app, "0000")
+            app.tap("pin_ok")
+            state = app.state()
+            assert state["signin"]["code"] == "pin_wrong" and "4 tries left" in state["signin"]["message"]
+            shoot(app, "signin")
+            state = sign_in(app, alice, "4821")
+            # The server is down: sell a bundle for cash (the picker shows both raffles).
+            assert state["screen"] == "sell" and state["statusbar"]["seller"] == "Sign out\nAlice"
             assert {r["name"] for r in state["raffles"]} == {"Demo 50/50", "Early Bird"}
             app.tap(f"raffle_{demo['raffle_id']}")
             app.tap("price_5")
@@ -112,10 +154,26 @@ def test_app_sells_offline_syncs_blocks_and_survives_kill(tmp_path: Path) -> Non
             with running_server(env, port):
                 state = app.wait_for(lambda s: s["online"] and s["pending"] == 0, timeout=30)
                 assert state["statusbar"]["pending"] == "0 waiting to sync"
-            tickets = tombola(env, "tickets", "--raffle", demo["raffle_id"])
-            assert len(tickets) == 8 and set(sold) <= {t["number"] for t in tickets}
-            # Three hours on, offline: Early Bird's sales closed; the demo raffle still sells.
+                tickets = tombola(env, "tickets", "--raffle", demo["raffle_id"])
+                assert len(tickets) == 8 and set(sold) <= {t["number"] for t in tickets}
+                # Void the last sale (the card singles) with the supervisor's PIN; it syncs too.
+                app.tap("nav_void")
+                state = app.state()
+                assert state["screen"] == "void" and state["void"]["sale"]["numbers"] == sold
+                app.tap("reason_0")
+                type_pin(app, "90210")
+                shoot(app, "void")
+                app.tap("pin_ok")
+                state = app.state()
+                assert state["void"]["voided"]["numbers"] == sold, state["void"]
+                assert "out of the draw" in state["void"]["message"]
+                shoot(app, "void-done")
+                app.wait_for(lambda s: s["pending"] == 0, timeout=30)
+                app.tap("nav_sell")
+            # Three hours on, offline: the idle lock fell (sign in again, back to Sell); Early
+            # Bird's sales closed; the demo raffle still sells.
             app.send("advance", ms=3 * HOUR_MS)
+            assert sign_in(app, alice, "4821")["screen"] == "sell"
             app.tap(f"raffle_{early['id']}")
             state = app.state()
             assert "closed" in state["block"] and "Early Bird" in state["block"], state
@@ -126,6 +184,7 @@ def test_app_sells_offline_syncs_blocks_and_survives_kill(tmp_path: Path) -> Non
             assert app.state()["block"] == ""
             # Six more hours: the 8 h offline lease ran out; nothing sells.
             app.send("advance", ms=6 * HOUR_MS)
+            sign_in(app, alice, "4821")
             state = app.state()
             assert "lease ran out" in state["block"], state
             shoot(app, "sell-blocked-lease")
@@ -134,6 +193,7 @@ def test_app_sells_offline_syncs_blocks_and_survives_kill(tmp_path: Path) -> Non
         # kill -9 right after the confirm tap: the committed sale survives the restart.
         app = AppProcess(db, app_env)
         try:
+            sign_in(app, alice, "4821")
             app.tap(f"raffle_{demo['raffle_id']}")
             app.tap("price_5")
             app.kill_during("confirm")
@@ -141,7 +201,8 @@ def test_app_sells_offline_syncs_blocks_and_survives_kill(tmp_path: Path) -> Non
             app.close()
         app = AppProcess(db, app_env)
         try:
-            assert app.state()["screen"] == "sell"
+            assert app.state()["screen"] == "signin"  # a restarted app asks for a PIN again
+            sign_in(app, alice, "4821")
             app.tap("nav_receipt")
             state = app.state()
             assert state["screen"] == "receipt" and state["receipt"]["copy"] is True
