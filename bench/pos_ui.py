@@ -35,13 +35,29 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 from pos_sale import enrollment_transport  # noqa: E402
 
 from pos_client import PosClient  # noqa: E402
+from pos_client.sellers import store_roster  # noqa: E402
+from sync_protocol.messages import SellerInfo  # noqa: E402
+from sync_protocol.pins import hash_pin  # noqa: E402
 from tests.app.harness import AppProcess  # noqa: E402
 from tests.support.xvfb import display, kivy_env  # noqa: E402
+
+SELLER_ID, SELLER_PIN = "sl-bench", "4821"
 
 
 def enrolled(path: Path, numbers: int) -> None:
     with PosClient(path, http=httpx.Client(transport=enrollment_transport(numbers))) as pos:
         pos.enroll("BENCH-CODE", "http://127.0.0.1:9")  # a port nobody listens on: syncs fail fast
+        # The app sells only for a signed-in seller: the roster a sync would bring, stored directly.
+        stored = hash_pin(SELLER_PIN)
+        seller = SellerInfo(
+            seller_id=SELLER_ID,
+            name="Bench",
+            pin_scheme=stored.pin_scheme,
+            pin_salt=stored.pin_salt,
+            pin_hash=stored.pin_hash,
+        )
+        with pos.store.write() as conn:
+            store_roster(conn, [seller])
 
 
 def pct(values: list[float], q: float) -> float:
@@ -63,6 +79,10 @@ def main() -> None:
     with display() as name, PosClient(work / "sdk.db") as bare:
         app = AppProcess(work / "app.db", kivy_env(name, work / "kivy"))
         try:
+            app.tap(f"seller_{SELLER_ID}")  # the sign-in screen comes first (not timed)
+            for digit in SELLER_PIN:
+                app.tap(f"pin_{digit}")
+            app.tap("pin_ok")
             for i in range(args.n + 5):
                 app.tap("price_5")
                 ms = float(app.tap("confirm", timed=True)["ms"])
