@@ -132,7 +132,7 @@ def check_local(store: Store, raffle_id: str, number: int, code: str) -> TicketC
             number,
             "rejected",
             "device",
-            f"{shown.capitalize()} was {sold}, but the server rejected the sale ({rejected_code}): "
+            f"{_first_up(shown)} was {sold}, but the server rejected the sale ({rejected_code}): "
             "it is not in the draw; refund the buyer.",
             raffle_name=name,
             synced=True,
@@ -143,7 +143,7 @@ def check_local(store: Store, raffle_id: str, number: int, code: str) -> TicketC
             number,
             "void",
             "device",
-            f"{shown.capitalize()} was {sold} and voided since: it is not in the draw.",
+            f"{_first_up(shown)} was {sold} and voided since: it is not in the draw.",
             raffle_name=name,
             synced=synced,
         )
@@ -153,10 +153,15 @@ def check_local(store: Store, raffle_id: str, number: int, code: str) -> TicketC
         number,
         "valid",
         "device",
-        f"{shown.capitalize()} was {sold}; {waiting}.",
+        f"{_first_up(shown)} was {sold}; {waiting}.",
         raffle_name=name,
         synced=synced,
     )
+
+
+def _first_up(text: str) -> str:
+    """``ticket 5 of Demo 50/50`` -> ``Ticket 5 of Demo 50/50`` (the rest as it is, unlike ``capitalize``)."""
+    return text[:1].upper() + text[1:]
 
 
 def from_server(answer: dict[str, Any], raffle_id: str, number: int) -> TicketCheck | None:
@@ -204,7 +209,7 @@ def offline(local: TicketCheck, why: str) -> TicketCheck:
         local.number,
         local.result,
         "device",
-        f"{local.note} (The server did not answer: {why}; this device's own records answered.)",
+        f"{local.note} The server did not answer ({why}), so this device's own records answered.",
         raffle_name=local.raffle_name,
         synced=local.synced,
     )

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from kivy.lang import Builder
 from kivy.properties import DictProperty, ObjectProperty
 from kivy.uix.screenmanager import Screen, ScreenManager
 from kivy.uix.togglebutton import ToggleButton
@@ -12,7 +14,8 @@ from kivy.uix.togglebutton import ToggleButton
 from pos_client.app.check_shift_viewmodels import ShiftViewModel, TicketCheckViewModel
 from pos_client.app.viewmodels import PosViewModel
 
-#: the kv files of these screens, loaded by the app after the shared styles
+#: the kv files of these screens, loaded by :func:`install` (after the app's shared styles)
+KV_DIR = Path(__file__).with_name("kv")
 KV_FILES = ("check.kv", "shift.kv")
 #: the colours of a check's answer panel, by the view-model's ``tone``
 TONE_COLOURS = {
@@ -67,6 +70,10 @@ class ShiftScreen(Screen):  # type: ignore[misc]  # kivy has no type information
 
 
 def install(manager: ScreenManager, vm: PosViewModel) -> None:
-    """Add the ticket-check (``check``) and end-of-shift (``shift``) screens to ``manager``."""
+    """Load their kv files and add the ticket-check (``check``) and end-of-shift (``shift``) screens."""
+    for name in KV_FILES:
+        path = str(KV_DIR / name)
+        Builder.unload_file(path)  # a second app in one process (tests) loads them again
+        Builder.load_file(path)
     manager.add_widget(CheckScreen(name="check", vm=vm, cvm=TicketCheckViewModel(vm)))
     manager.add_widget(ShiftScreen(name="shift", vm=vm, svm=ShiftViewModel(vm)))

@@ -138,6 +138,8 @@ class ShiftViewModel(EventDispatcher):  # type: ignore[misc]  # kivy has no type
     cash_expected = StringProperty("")
     message = StringProperty("")
     busy = BooleanProperty(False)
+    #: a shift was started on this device (the button then starts a *new* one)
+    running = BooleanProperty(False)
 
     def __init__(self, app_vm: PosViewModel, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -159,18 +161,20 @@ class ShiftViewModel(EventDispatcher):  # type: ignore[misc]  # kivy has no type
         except TombolaError as exc:
             self.message = f"{exc.detail} ({exc.code})"
             return False
-        self.message = "Shift started."
         self.load()
+        self.message = "Shift started: the report counts from now."
         return True
 
     def load(self) -> bool:
         """Read the report again (the current shift's float and start; every sale when none started)."""
         client = self.app_vm.client
+        self.message = ""
         if not self.app_vm.enrolled:
             self.report, self.report_text, self.cash_expected = None, "", ""
             self.started = "This device is not enrolled yet."
             return False
         shift = client.current_shift()
+        self.running = shift is not None
         if shift is None:
             self.started = "No shift started: type the opening float and tap Start shift."
         else:

@@ -67,7 +67,7 @@ def test_a_server_without_the_check_route_falls_back_with_a_note(enrolled: PosCl
     sale = enrolled.sell("R1", 1)  # the fake server is an older one: no GET /v1/tickets/check (404)
     got = enrolled.check_ticket("R1", sale.numbers[0], sale.codes[0])
     assert got.result == "valid" and got.source == "device"
-    assert "server did not answer: HTTP 404" in got.note and "own records answered" in got.note
+    assert "server did not answer (HTTP 404)" in got.note and "own records answered" in got.note
 
 
 def test_bad_input_is_refused_before_anything_is_asked(enrolled: PosClient) -> None:
@@ -100,6 +100,7 @@ def test_online_check_asks_the_server_and_prefers_the_device_for_an_unsynced_sal
     got = pos.check_ticket(seeded.raffle_id, sale.numbers[0], sale.codes[0])
     assert (got.result, got.source, got.raffle_state) == ("valid", "device", "selling")
     assert "server does not have this sale yet" in got.note
+    assert f"Ticket {sale.numbers[0]} of Test 50/50 was sold by this device" in got.note  # the name as it is
     pos.sync()
     got = pos.check_ticket(seeded.raffle_id, sale.numbers[0], sale.codes[0])
     assert (got.result, got.source, got.raffle_name) == ("valid", "server", "Test 50/50")
