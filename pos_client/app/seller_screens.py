@@ -111,7 +111,13 @@ class VoidScreen(Screen):  # type: ignore[misc]
         self._build_reasons()
 
     def on_pre_enter(self, *_: Any) -> None:
-        self.vvm.reset()
+        # Back from the sign-in (the idle lock fell mid-void): keep the sale and reason, not the PIN.
+        # Otherwise start afresh with the last sale (a sale shown earlier may no longer be the last).
+        came_from = getattr(self.manager.transition.screen_out, "name", None)
+        if came_from == SIGN_IN:
+            self.vvm.clear_pin()
+        else:
+            self.vvm.reset()
 
     def _build_reasons(self, *_: Any) -> None:
         grid = self.ids.reasons
