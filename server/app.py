@@ -27,6 +27,7 @@ from server.endpoints import admin_router, cancel_through_service, device_router
 from server.errors import Conflict, HttpRefused, MethodNotAllowed, NotFound, ValueOutOfRange
 from server.maintenance import AuditUpkeep
 from server.sellers.endpoints import router as seller_router
+from server.tickets.endpoints import page_router as public_check_page
 from server.tickets.endpoints import router as public_ticket_router
 from sync_protocol.errors import PayloadTooLarge, TombolaError
 
@@ -203,6 +204,7 @@ def create_app(settings: Settings | None = None, tombola: Tombola | None = None)
     app.include_router(admin_router)
     app.include_router(seller_router)
     app.include_router(public_ticket_router)  # public: no token, rate-limited, no personal data
+    app.include_router(public_check_page)  # the page a receipt's QR code opens (/check)
     # The interface layer and the core's own API are for operators' systems, never the public.
     app.include_router(interface_router, dependencies=[AdminDep])
     app.include_router(core_ticket_router, prefix="/core", dependencies=[AdminDep])

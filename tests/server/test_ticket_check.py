@@ -102,3 +102,26 @@ def test_rate_limited_like_the_core_ticket_routes(client: TestClient, seeded: Se
     codes = [client.get("/v1/tickets/check", params=params).status_code for _ in range(5)]
     assert codes == [200, 200, 200, 429, 429]
     assert client.get("/v1/tickets/check", params=params).json()["error"] == "rate_limited"
+
+
+def test_the_page_a_receipts_qr_code_opens_answers_as_html(client: TestClient, seeded: Seed) -> None:
+    """Seen: receipts print a QR code for ``{server}/check?raffle=R&number=N&code=C`` and nothing
+    served it (404). The page answers as the endpoint does, with no script, no style and a strict
+    policy, and a form for typing the three values."""
+    (ticket,) = sold(client, seeded.raffle_id, 1)
+    url = ticket_check_url(
+        str(client.base_url) + "/check", seeded.raffle_id, int(str(ticket["number"])), str(ticket["verification_code"])
+    )
+    page = client.get(url)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "VALID: this ticket is in the draw." in page.text and "Test 50/50 (on sale)" in page.text
+    assert page.headers["content-security-policy"].startswith("default-src 'none'")
+    assert "<script" not in page.text and "style" not in page.text
+    wrong = client.get("/check", params={"raffle": seeded.raffle_id, "number": ticket["number"], "code": "0000-0000"})
+    assert wrong.status_code == 200 and "NOT FOUND" in wrong.text and "VALID" not in wrong.text
+    form = client.get("/check")
+    assert form.status_code == 200 and '<form method="get" action="/check">' in form.text
+    odd = client.get("/check", params={"raffle": "<b>x</b>", "number": "twelve", "code": "c"})
+    assert odd.status_code == 400 and "<b>x</b>" not in odd.text
+    named = client.get("/check", params={"raffle": "<b>x</b>", "number": "1", "code": "<i>"})
+    assert named.status_code == 200 and "<i>" not in named.text and "&lt;I&gt;" in named.text
