@@ -180,7 +180,12 @@ def main() -> None:
         threading.Thread(target=read_commands, daemon=True).start()
         reply({"ok": True, "ready": True})
 
-    app.bind(on_start=lambda *_a: Clock.schedule_once(started, 0.2))
+    def on_start(*_a: Any) -> None:
+        # Returns None: a handler that returns something true stops Kivy's dispatch, and
+        # PosApp.on_start (app.start event, background sync) would never run.
+        Clock.schedule_once(started, 0.2)
+
+    app.bind(on_start=on_start)
     app.run()
 
 
