@@ -23,8 +23,9 @@ from server.enrollment.service import DEVICE
 from server.errors import InvalidRequest, NotFound
 from server.events.models import DeviceEvent
 from sync_protocol.canonical import canonical_bytes
+from sync_protocol.chain import verify_event_chain
 from sync_protocol.errors import EventChainBroken, EventSequenceGap
-from sync_protocol.messages import EVENT_TYPES, GENESIS_HASH, EventRecord, verify_event_chain
+from sync_protocol.messages import EVENT_TYPES, GENESIS_HASH, EventRecord
 
 EVENT = DeviceEvent.__table__  # type: ignore[attr-defined]
 

@@ -1,7 +1,7 @@
 """The wire objects of the sync protocol, one module each."""
 
 from sync_protocol.messages.enrollment import EnrollmentRequest, EnrollmentResponse
-from sync_protocol.messages.events import EVENT_TYPES, EventRecord, verify_event_chain
+from sync_protocol.messages.events import EVENT_TYPES, EventRecord
 from sync_protocol.messages.export import ExportHeader, ExportTrailer
 from sync_protocol.messages.grant import RangeGrant
 from sync_protocol.messages.records import GENESIS_HASH, Payment, SaleRecord, VoidRecord, parse_record
@@ -30,5 +30,4 @@ __all__ = [
     "SyncBatch",
     "VoidRecord",
     "parse_record",
-    "verify_event_chain",
 ]

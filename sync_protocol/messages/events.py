@@ -15,14 +15,12 @@ They travel in the optional ``events`` member of a :class:`~sync_protocol.messag
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
 from typing import Annotated, Literal, get_args
 
 from pydantic import Field, StrictBool, StrictInt, StringConstraints
 
 from sync_protocol.bounds import INT32_MAX, NO_NUL, SAFE_INT_MAX, Millis, Text64
 from sync_protocol.canonical import domain_bytes
-from sync_protocol.errors import DeviceMismatch, EventChainBroken, EventSequenceGap
 from sync_protocol.messages._base import Message
 from sync_protocol.version import EVENTS_VERSION
 
@@ -34,7 +32,6 @@ __all__ = [
     "MAX_DETAIL_TEXT",
     "EventRecord",
     "EventType",
-    "verify_event_chain",
 ]
 
 #: the closed list of event types (docs/sync-protocol.md section 19.1)
@@ -99,37 +96,3 @@ class EventRecord(Message):
     def anchored_time_ms(self) -> int:
         """When the event happened, on the server's clock (``anchor_ms + elapsed_ms``)."""
         return self.anchor_ms + self.elapsed_ms
-
-
-def verify_event_chain(events: Sequence[EventRecord], *, device_id: str, prev_seq: int, prev_hash: str) -> str:
-    """Check ``events`` extend the event chain at ``(prev_seq, prev_hash)``; return the new head hash.
-
-    The same steps as :func:`sync_protocol.chain.verify_chain`, with the event chain's own codes,
-    so a device never confuses a gap in its events with a gap in its sales.
-
-    Raises:
-        DeviceMismatch: an event of another device (``event_seq``).
-        EventSequenceGap: an event's seq is not the next one (``missing_event_seq``).
-        EventChainBroken: a prev_hash or hash does not match (``event_seq``).
-    """
-    head = prev_hash
-    expected = prev_seq + 1
-    for event in events:
-        if event.device_id != device_id:
-            raise DeviceMismatch(
-                f"event {event.seq} belongs to device {event.device_id}, not {device_id}", event_seq=event.seq
-            )
-        if event.seq != expected:
-            raise EventSequenceGap(
-                f"expected event {expected} but got {event.seq}: event {expected} is missing",
-                missing_event_seq=expected,
-                event_seq=event.seq,
-            )
-        if event.prev_hash != head:
-            raise EventChainBroken(f"event {event.seq} does not follow the event before it", event_seq=event.seq)
-        computed = event.compute_hash()
-        if event.hash != computed:
-            raise EventChainBroken(f"event {event.seq} hash does not match its content", event_seq=event.seq)
-        head = computed
-        expected += 1
-    return head

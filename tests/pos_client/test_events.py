@@ -10,7 +10,8 @@ from fastapi.testclient import TestClient
 from pos_client import BadInput, ManualClock, PosClient
 from pos_client import events as ev
 from pos_client.errors import ClockBackwards, NetworkError, ServerError
-from sync_protocol.messages import GENESIS_HASH, EventRecord, verify_event_chain
+from sync_protocol.chain import verify_event_chain
+from sync_protocol.messages import GENESIS_HASH, EventRecord
 from tests.pos_client.conftest import FAST_RETRY, reopen
 from tests.pos_client.fake_server import FakeServer
 

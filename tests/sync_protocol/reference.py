@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sync_protocol.canonical import canonical_bytes
-from sync_protocol.chain import verify_chain
+from sync_protocol.chain import verify_chain, verify_event_chain
 from sync_protocol.errors import BrokenChain, DeviceMismatch, Malformed
 from sync_protocol.messages import (
     GENESIS_HASH,
@@ -31,7 +31,6 @@ from sync_protocol.messages import (
     SyncBatch,
     VoidRecord,
     parse_record,
-    verify_event_chain,
 )
 from sync_protocol.signing import KeyRing, PublicKey, b64u_decode
 

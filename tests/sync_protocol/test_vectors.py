@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from sync_protocol import errors as protocol_errors
 from sync_protocol.canonical import canonical_bytes, domain_bytes
-from sync_protocol.chain import verify_chain
+from sync_protocol.chain import verify_chain, verify_event_chain
 from sync_protocol.codes import normalise_code, ticket_code
 from sync_protocol.errors import SALE_REJECTION_CODES, TombolaError
 from sync_protocol.messages import (
@@ -35,7 +35,6 @@ from sync_protocol.messages import (
     SyncAck,
     SyncBatch,
     parse_record,
-    verify_event_chain,
 )
 from sync_protocol.pins import PinHash, hash_pin, verify_pin
 from sync_protocol.signing import KeyRing, PublicKey, SoftwareSigner, b64u_decode, b64u_encode, key_id_for
