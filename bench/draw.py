@@ -67,6 +67,7 @@ from gli_core.draw.selection import DrawTicket, TicketList  # noqa: E402
 from gli_core.draw.verify import verify_proof  # noqa: E402
 from gli_core.hsm import ensure_softhsm_token  # noqa: E402
 from gli_core.models import Ticket  # noqa: E402
+from gli_core.registry.tickets import TICKET_COLUMNS  # noqa: E402
 
 DEFAULT_PG_DSN = "postgresql+psycopg://tombola_test:tombola_test@127.0.0.1:5432/"
 TICKET = Ticket.__table__  # type: ignore[attr-defined]
@@ -79,20 +80,6 @@ PRIZE_TABLE: list[dict[str, Any]] = [
 PRIZE_TABLE[-1]["count"] = 100 - sum(t["count"] for t in PRIZE_TABLE[:-1])
 SALE_CENTS = 999
 """Each sale: two tickets for 999 cents, split 500 + 499 (``TicketSale.ticket_amounts``)."""
-COLUMNS = (
-    "id",
-    "raffle_id",
-    "number",
-    "sale_id",
-    "device_id",
-    "seq",
-    "record_hash",
-    "verification_code",
-    "amount_cents",
-    "status",
-    "recorded_at_ms",
-    "leaf_hash",
-)
 
 
 def log(message: str) -> None:
@@ -151,7 +138,7 @@ def seed_raffle(core: Core, raffle_id: str, tickets: list[DrawTicket], stored: l
     batch = 50_000
     for start in range(0, len(rows), batch):
         with core.engine.begin() as conn:
-            bulk_insert_rows(conn, TICKET, COLUMNS, rows[start : start + batch])
+            bulk_insert_rows(conn, TICKET, TICKET_COLUMNS, rows[start : start + batch])
 
 
 def run_draw(core: Core, raffle_id: str, out: Path) -> dict[str, Any]:

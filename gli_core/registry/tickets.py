@@ -48,7 +48,7 @@ _STATUS_CHANGES = {("sold", "voided"), ("sold", "refunded"), ("voided", "refunde
 _FROZEN_STATES = frozenset(f.value for f in FROZEN)
 
 #: core_ticket's columns in the order :meth:`TicketsMixin.record` writes them
-_TICKET_COLUMNS = (
+TICKET_COLUMNS = (
     "id",
     "raffle_id",
     "number",
@@ -311,7 +311,7 @@ class TicketsMixin(RegistryBase):
                         )
                     )
             try:
-                bulk_insert_rows(conn, TICKET, _TICKET_COLUMNS, rows)
+                bulk_insert_rows(conn, TICKET, TICKET_COLUMNS, rows)
             except IntegrityError as exc:  # UNIQUE(raffle_id, number): the transaction rolls back
                 raise NumberTaken("a ticket number of this recording is on record already") from exc
             voided = 0
