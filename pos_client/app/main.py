@@ -150,6 +150,7 @@ class PosApp(App):  # type: ignore[misc]
         self.clock = clock
         self.sync_interval_s = sync_interval_s
         self.vm: PosViewModel | None = None
+        self._stopped = False
         self.identity: Identity = identity()
 
     def build(self) -> Root:
@@ -183,7 +184,9 @@ class PosApp(App):  # type: ignore[misc]
         self.vm.start_sync()
 
     def on_stop(self) -> None:
-        if self.vm is not None:
+        # Kivy's App.run() calls stop() again after the window closed: record and close once.
+        if self.vm is not None and not self._stopped:
+            self._stopped = True
             record_event(self.vm.client, "app.stop", None)
             self.vm.stop()
 

@@ -143,13 +143,15 @@ def block_reason(
     status: Status,
     raffle: RaffleInfo | None,
     *,
-    online: bool,
+    online: bool | None,
     printer_blocked: bool = False,
     signed_in: bool = True,
 ) -> str:
     """Why selling ``raffle`` is blocked now, as a sentence that says what to do; ``""`` when it is not.
 
     The order is the order a seller can act on: device, lease, seller, printer, raffle, numbers.
+    ``online`` is ``None`` while the server's state is not known yet (no sync has answered since
+    the app started): that does not block a raffle sold only online (the SDK still judges the sale).
     """
     if status.device_status == "not_enrolled":
         return "This device is not enrolled: enter the server address and enrollment code on the setup screen."
@@ -170,12 +172,33 @@ def block_reason(
         return f"Sales for {raffle.name} closed at {clock_text(raffle.sales_close_at_ms)}: no more tickets for it."
     if now < raffle.sales_open_at_ms:
         return f"Sales for {raffle.name} open at {clock_text(raffle.sales_open_at_ms)}: wait until then."
-    if getattr(raffle, "offline_sales", None) is False and not online:
+    if getattr(raffle, "offline_sales", None) is False and online is False:
         return f"{raffle.name} may only be sold while the server is reachable: reconnect, then sell."
     left = next((r.numbers_left for r in status.raffles if r.raffle_id == raffle.raffle_id), 0)
     if left <= 0:
         return f"No numbers left on this device for {raffle.name}: connect so it syncs for more."
     return ""
+
+
+#: selling waits while the receipt of the last sale prints (its outcome may block selling)
+PRINTING_SENTENCE = "The receipt is printing: wait a moment, then sell."
+#: what a volunteer reads when a receipt did not print
+PRINT_FAILED_SENTENCE = (
+    "The receipt did not print: check the printer is on, has paper and is connected, then tap Reprint. "
+    "Selling is blocked until this receipt prints or the sale is voided."
+)
+
+
+def print_failure_text(error: Exception) -> tuple[str, str]:
+    """``(sentence, detail)`` for a print that failed: what to do, and the technical detail (small)."""
+    if isinstance(error, TombolaError):
+        detail = f"{error.detail} ({error.code})"
+        if error.code == "printer_not_set":
+            return "No printer is set up on this device.", detail
+        if error.code == "print_failed":
+            return PRINT_FAILED_SENTENCE, detail
+        return f"The receipt did not print: {error.detail}", detail
+    return "The receipt did not print: tap Reprint to try again.", f"{type(error).__name__}: {error}"
 
 
 def record_event(client: PosClient, kind: str, detail: dict[str, Any] | None = None) -> None:
@@ -205,6 +228,7 @@ class PosViewModel(EventDispatcher):  # type: ignore[misc]  # kivy has no type i
     venue_id = StringProperty("")
     server_url = StringProperty("")
     online = BooleanProperty(False)
+    checking = BooleanProperty(True)  # no sync has answered since start: online or not is unknown
     syncing = BooleanProperty(False)
     pending = NumericProperty(0)
     last_sync = StringProperty("never")
@@ -242,7 +266,10 @@ class PosViewModel(EventDispatcher):  # type: ignore[misc]  # kivy has no type i
     # ---- receipt
     receipt = DictProperty({})
     can_print = BooleanProperty(False)
-    print_message = StringProperty("")
+    print_message = StringProperty("")  # a sentence a volunteer can act on
+    print_detail = StringProperty("")  # the technical detail, small, under it
+    print_failed = BooleanProperty(False)
+    printing = BooleanProperty(False)  # a print runs on a worker thread
 
     def __init__(
         self,
@@ -326,10 +353,10 @@ class PosViewModel(EventDispatcher):  # type: ignore[misc]  # kivy has no type i
         self.block = block_reason(
             status,
             info,
-            online=self.online,
+            online=None if self.checking else self.online,
             printer_blocked=self.printer_blocked(),
             signed_in=self.signed_in or not self.needs_seller,
-        )
+        ) or (PRINTING_SENTENCE if self.printing else "")
 
     def note_activity(self) -> None:
         """A touch or a key: the idle lock counts from now (:meth:`PosClient.note_activity`)."""
@@ -343,6 +370,11 @@ class PosViewModel(EventDispatcher):  # type: ignore[misc]  # kivy has no type i
     def printer_blocked(self) -> bool:
         blocked = getattr(self.client, "printer_blocked", None)
         return bool(blocked()) if blocked is not None else False
+
+    def printer_set(self) -> bool:
+        """Whether the device has a printer (``PosClient.printer``)."""
+        printer = getattr(self.client, "printer", None)
+        return printer is not None and printer() is not None
 
     # ------------------------------------------------------------------ setup
 
@@ -375,6 +407,7 @@ class PosViewModel(EventDispatcher):  # type: ignore[misc]  # kivy has no type i
             self.setup_message = f"Enrollment failed: {error.detail} ({error.code})"
             return
         self.online = True
+        self.checking = False
         self.refresh()
         status = self._status
         lines = [f"Venue {venue_id}"]
@@ -510,9 +543,13 @@ class PosViewModel(EventDispatcher):  # type: ignore[misc]  # kivy has no type i
             at_ms=sale.anchored_time_ms,
         ).to_dict()
         self.print_message = ""
+        self.print_detail = ""
+        self.print_failed = False
         self.clear_sale()
         self.refresh()
         self._sync_wake.set()
+        if self.printer_set():  # as commercial terminals do: the receipt prints at once
+            self.print_receipt()
         return True
 
     # ------------------------------------------------------------------ receipt
@@ -546,18 +583,46 @@ class PosViewModel(EventDispatcher):  # type: ignore[misc]  # kivy has no type i
         return True
 
     def print_receipt(self) -> None:
-        """Print (or reprint, marked COPY) the receipt shown, through the SDK's printer when it has one."""
-        printer = getattr(self.client, "print_receipt", None)
-        if printer is None or not self.receipt:
+        """Print (or reprint, marked COPY) the receipt shown, through the SDK's printer when it has one.
+
+        The print runs on a worker thread with a :class:`PosClient` of its own (a network printer
+        may take seconds to answer or time out); ``printing`` is true and selling waits until its
+        outcome comes back through ``post``, which sets ``print_message`` (and ``print_detail``).
+        """
+        if not hasattr(self.client, "print_receipt") or not self.receipt:
             self.print_message = "No printer is set up on this device."
             return
-        try:
-            printer(self.receipt["sale_id"], copy=bool(self.receipt.get("copy")))
-        except TombolaError as exc:
-            self.print_message = f"Printing failed: {exc.detail} ({exc.code})"
-        else:
-            self.print_message = "Reprinted (COPY)." if self.receipt.get("copy") else "Printed."
-            self.receipt = {**self.receipt, "copy": True}
+        if self.printing:
+            return
+        sale_id, copy = str(self.receipt["sale_id"]), bool(self.receipt.get("copy"))
+        self.printing = True
+        self.print_failed = False
+        self.print_message = "Printing..."
+        self.print_detail = ""
+        self.refresh()
+
+        def work() -> None:
+            error: Exception | None = None
+            client = self._worker_client()
+            try:
+                client.print_receipt(sale_id, copy=copy)
+            except Exception as exc:  # any failure must come back, or selling would wait forever
+                error = exc
+            finally:
+                client.close()
+            self.post(lambda: self._printed(sale_id, copy, error))
+
+        threading.Thread(target=work, name="pos-print", daemon=True).start()
+
+    def _printed(self, sale_id: str, copy: bool, error: Exception | None) -> None:
+        self.printing = False
+        if self.receipt.get("sale_id") == sale_id:
+            if error is None:
+                self.print_message = "Reprinted (COPY)." if copy else "Printed."
+                self.receipt = {**self.receipt, "copy": True}
+            else:
+                self.print_message, self.print_detail = print_failure_text(error)
+                self.print_failed = True
         self.refresh()
 
     # ------------------------------------------------------------------ background sync
@@ -599,6 +664,7 @@ class PosViewModel(EventDispatcher):  # type: ignore[misc]  # kivy has no type i
     def _synced(self, error: TombolaError | None) -> None:
         self.syncing = False
         self.online = not isinstance(error, NetworkError)
+        self.checking = False
         note_online = getattr(self.client, "note_online", None)  # offline_sales: the UI's client hears it too
         if note_online is not None:
             note_online(self.online)

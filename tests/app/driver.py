@@ -91,7 +91,8 @@ def main() -> None:
         keys = (
             "enrolled online pending last_sync lease numbers numbers_warning closes block raffle_id "
             "raffle_name quantity amount payment change_due error receipt setup_message setup_summary "
-            "single_qty single_price device_id busy signed_in seller_name"
+            "single_qty single_price device_id busy signed_in seller_name checking printing print_message "
+            "print_detail print_failed"
         ).split()
         data = {k: getattr(vm, k) for k in keys}
         screens = app.root.ids.screens

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
-from queue import Queue
+from queue import Empty, Queue
 
 import pytest
 from fastapi.testclient import TestClient
@@ -21,8 +22,10 @@ from pos_client.app import viewmodels as vms
 from pos_client.app.identity import identity, package_digest
 from pos_client.app.viewmodels import Callback, PosViewModel
 from server.app import create_app
+from server.raffles import service as raffles
 from tests.support.app import HOUR_MS, FakeClock, open_tombola, seed, tickets_of
 from tests.support.postgres import DbUrls
+from tests.support.processes import free_port
 
 NO_RETRY = RetryPolicy(attempts=1, initial_s=0, max_s=0, jitter_s=0, sleep=lambda _s: None)
 URL = "http://testserver"
@@ -50,6 +53,105 @@ def make_vm(tmp_path: Path, http: TestClient, clock: ManualClock) -> tuple[PosVi
 
 def run_next(posted: Queue[Callback]) -> None:
     posted.get(timeout=30)()
+
+
+def drain_until(posted: Queue[Callback], done: object, timeout: float = 30) -> None:
+    """Run what the workers posted to the UI thread until ``done()`` holds."""
+    deadline = time.monotonic() + timeout
+    while not done():  # type: ignore[operator]
+        try:
+            posted.get(timeout=max(0.05, deadline - time.monotonic()))()
+        except Empty:
+            raise AssertionError("the worker did not answer in time") from None
+
+
+def test_confirm_prints_at_once_on_a_worker_when_a_printer_is_set(world, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    app, http, clock, _server_clock = world
+    seeded = seed(app)
+    vm, posted = make_vm(tmp_path, http, clock)
+    vm.enroll(URL, seeded.code)
+    drain_until(posted, lambda: vm.enrolled and not vm.busy)
+    # No printer set: nothing prints, nothing waits.
+    vm.choose(1)
+    assert vm.confirm() and not vm.printing and vm.print_message == "" and vm.block == ""
+    # A printer set: the receipt prints on a worker; confirm returns before it has printed, and
+    # selling waits for the outcome (which comes back only through post).
+    out = tmp_path / "printer.bin"
+    vm.client.set_printer(f"file:{out}")
+    vm.choose(1)
+    assert vm.confirm()
+    assert vm.printing and vm.print_message == "Printing..." and vm.block == vms.PRINTING_SENTENCE
+    vm.choose(1)
+    assert not vm.confirm() and vm.error == vms.PRINTING_SENTENCE
+    drain_until(posted, lambda: not vm.printing)
+    assert vm.print_message == "Printed." and vm.receipt["copy"] and not vm.print_failed
+    assert out.read_bytes().startswith(b"\x1b@") and vm.block == ""
+    # A printer that does not answer: a sentence a volunteer can act on, the detail small apart.
+    vm.client.set_printer(f"network:127.0.0.1:{free_port()}")
+    vm.choose(1)
+    assert vm.confirm()
+    drain_until(posted, lambda: not vm.printing)
+    assert vm.print_failed and vm.print_message == vms.PRINT_FAILED_SENTENCE
+    assert "(print_failed)" in vm.print_detail and "print_failed" not in vm.print_message
+    assert "printer failed" in vm.block
+    # Fixed: Reprint from the receipt screen prints it and lifts the block.
+    vm.client.set_printer(f"file:{out}")
+    vm.print_receipt()
+    drain_until(posted, lambda: not vm.printing)
+    assert vm.print_message == "Printed." and not vm.print_failed and vm.print_detail == ""
+    vm.refresh()
+    assert vm.block == ""
+    vm.stop()
+
+
+def test_online_unknown_after_a_restart_does_not_block_an_online_only_raffle(world, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    app, http, clock, _server_clock = world
+    seeded = seed(app)
+    venue_raffle = raffles.create_raffle(
+        app,
+        raffles.RaffleCreate(
+            venue_id=seeded.venue_id,
+            name="Members Draw",
+            price_cents=200,
+            number_space=1000,
+            sales_close_at_ms=app.now_ms() + 12 * HOUR_MS,
+            offline_sales=False,
+        ),
+    )
+    vm, posted = make_vm(tmp_path, http, clock)
+    vm.enroll(URL, seeded.code)
+    drain_until(posted, lambda: vm.enrolled and not vm.busy and not vm.checking)
+    vm.select_raffle(venue_raffle["id"])
+    assert vm.online and vm.block == ""
+    vm.stop()
+    # The restart: nothing has answered yet, so online is unknown ("checking"), not "offline".
+    again, posted = make_vm(tmp_path, http, clock)
+    again.select_raffle(venue_raffle["id"])
+    assert again.checking and not again.online and again.block == ""
+    again.start_sync()
+    drain_until(posted, lambda: not again.checking)
+    assert again.online and again.block == ""
+    # A sync that finds no server: the offline block shows.
+    again._synced(vms.NetworkError("connection refused"))
+    assert not again.online and "only be sold while the server is reachable" in again.block
+    again.stop()
+
+
+def test_app_stop_is_recorded_once_per_shutdown(world, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from pos_client.app.main import PosApp
+
+    app, http, clock, _server_clock = world
+    seeded = seed(app)
+    vm, posted = make_vm(tmp_path, http, clock)
+    vm.enroll(URL, seeded.code)
+    drain_until(posted, lambda: vm.enrolled and not vm.busy)
+    pos_app = PosApp(tmp_path / "pos.db")
+    pos_app.vm = vm
+    events = PosClient(tmp_path / "pos.db", clock=clock)
+    pos_app.on_stop()
+    pos_app.on_stop()  # Kivy's App.run() calls stop() again after the window closed
+    assert len(events.events(type="app.stop")) == 1
+    events.close()
 
 
 def test_enroll_sell_cash_and_card_sync_in_background(world, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -142,6 +244,7 @@ def test_numbers_warning_and_printer_and_offline_blocks() -> None:
     assert "No numbers left" in vms.block_reason(status, raffle, online=True)
     offline_only = raffle.model_copy(update={"offline_sales": False})
     assert "only be sold while the server is reachable" in vms.block_reason(status, offline_only, online=False)
+    assert "No numbers left" in vms.block_reason(status, offline_only, online=None)  # not known yet: no offline block
 
 
 @pytest.mark.parametrize(
