@@ -487,6 +487,28 @@ class PosClient:
         """The device's printer, ``None`` when none is set."""
         return _printing.get_printer(self.store)
 
+    def clear_printer(self) -> None:
+        """Set no printer: receipts are shown on screen only; durable on return."""
+        _printing.clear_printer(self.store)
+
+    def print_test_page(self) -> str:
+        """Print a short test page on the device's printer; returns the printer. It is no receipt:
+        nothing is recorded and selling is never blocked, but a failure records ``printer.error``.
+
+        Raises:
+            PrinterNotSet: no printer is set.
+            PrintFailed: the printer failed.
+        """
+        spec = _printing.get_printer(self.store)
+        if spec is None:
+            raise PrinterNotSet("no printer is set: `tombola-pos printer set file:PATH | network:HOST[:PORT] | ...`")
+        try:
+            _printing.send(spec, _printing.render_test_page(spec, _receipt.when_text(self.clock.wall_ms())))
+        except PrintFailed as exc:
+            self.record_event("printer.error", {"report": "test_page", "printer": str(exc.extra.get("printer", ""))})
+            raise
+        return str(spec)
+
     # ------------------------------------------------------------------ ticket check (pos_client.ticket_check)
 
     def check_ticket(

@@ -52,11 +52,13 @@ __all__ = [
     "PrinterSpec",
     "blocking_receipt",
     "check_not_blocked",
+    "clear_printer",
     "get_printer",
     "print_receipt",
     "printed_before",
     "record_outcome",
     "render",
+    "render_test_page",
     "send",
     "set_printer",
 ]
@@ -138,6 +140,12 @@ def get_printer(store: Store) -> PrinterSpec | None:
     return None if row is None else PrinterSpec.parse(row[0])
 
 
+def clear_printer(store: Store) -> None:
+    """Remove the device's printer setting (no printer: nothing prints); durable on return."""
+    with store.write() as conn:
+        conn.execute("DELETE FROM settings WHERE key = ?", (PRINTER_KEY,))
+
+
 # --------------------------------------------------------------------------- ESC/POS
 
 
@@ -147,6 +155,25 @@ def render(receipt: Receipt) -> bytes:
 
     p = printer.Dummy()
     _write(p, receipt)
+    return bytes(p.output)
+
+
+def render_test_page(spec: PrinterSpec, when: str) -> bytes:
+    """A short test page as ESC/POS bytes (no I/O): the printer setting, ``when``, a QR code, cut.
+    It is no receipt: printing it records nothing in ``receipts`` and never blocks selling."""
+    from escpos import printer
+
+    p = printer.Dummy()
+    p.hw("INIT")
+    p.set(align="center", bold=True, double_height=True, double_width=True)
+    p.textln("TEST PAGE")
+    p.set(align="center", bold=False, normal_textsize=True)
+    p.textln("Tombola POS: this printer works.")
+    p.textln(f"Printer: {spec}")
+    p.textln(when)
+    p.qr("TOMBOLA TEST PAGE", size=4, native=True)
+    p.textln("-" * LINE_WIDTH)
+    p.cut()
     return bytes(p.output)
 
 

@@ -20,7 +20,7 @@ from kivy.uix.button import Button
 from kivy.uix.screenmanager import NoTransition, Screen, ScreenManager
 from kivy.uix.togglebutton import ToggleButton
 
-from pos_client.app import check_shift_screens, seller_screens
+from pos_client.app import check_shift_screens, printer_screen, seller_screens
 from pos_client.app.identity import Identity, identity
 from pos_client.app.viewmodels import DEFAULT_SYNC_INTERVAL_S, Callback, PosViewModel, record_event
 from pos_client.clock import Clock as DeviceClock
@@ -174,6 +174,7 @@ class PosApp(App):  # type: ignore[misc]
         # (the guard is kept here: Kivy holds bound methods weakly)
         self.seller_guard = seller_screens.install(manager, self.vm)
         check_shift_screens.install(manager, self.vm)  # ticket check and end of shift
+        printer_screen.install(manager, self.vm)  # printer settings, from Setup
         manager.current = "sell" if self.vm.enrolled else "setup"
         Clock.schedule_interval(lambda _dt: self.vm.refresh() if self.vm else None, 1.0)
         return root

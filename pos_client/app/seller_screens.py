@@ -23,7 +23,7 @@ from pos_client.app.seller_viewmodels import SignInViewModel, VoidViewModel
 from pos_client.app.viewmodels import PosViewModel
 
 #: screens shown without a signed-in seller
-PUBLIC_SCREENS = frozenset({"setup", "signin", "about"})
+PUBLIC_SCREENS = frozenset({"setup", "printer", "signin", "about"})
 SIGN_IN = "signin"
 PAD_KEYS = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "clear", "0", "ok")
 
