@@ -111,7 +111,7 @@ def enroll(app: Tombola, request: EnrollmentRequest) -> EnrollmentResponse:
     raffles = list_raffles(app, venue_id)
     with acting_as(f"device:{device_id}"):
         grants, _, no_grant = ensure_grants(app, device_id, raffles)
-    by = issuer(app)
+    by = issuer(app, venue_id)
     return EnrollmentResponse(
         device_id=device_id,
         venue_id=venue_id,

@@ -305,15 +305,18 @@ class Issuer:
     check_url: str
 
 
-def issuer(app: Tombola) -> Issuer:
-    """The organisation (name, licence) and the ticket-check page this server hands devices."""
-    query = select(ORG.c.name, ORG.c.licence_number).order_by(ORG.c.id).limit(1)
+_ISSUER = (
+    select(ORG.c.name, ORG.c.licence_number)
+    .select_from(VENUE.join(ORG, VENUE.c.organisation_id == ORG.c.id))
+    .where(VENUE.c.id == bindparam("venue_id"))
+)
+
+
+def issuer(app: Tombola, venue_id: str) -> Issuer:
+    """The organisation that owns ``venue_id`` (name, licence) and the ticket-check page: what
+    receipts printed at that venue name."""
     with app.engine.connect() as conn:
-        row = conn.execute(query).first()
-    if row is None:  # no venue yet: the organisation as it will be made
-        ensure_organisation(app)
-        with app.engine.connect() as conn:
-            row = conn.execute(query).one()
+        row = conn.execute(_ISSUER, {"venue_id": venue_id}).one()
     return Issuer(organisation=str(row.name), licence_number=str(row.licence_number or ""), check_url=check_url(app))
 
 

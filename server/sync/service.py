@@ -450,7 +450,7 @@ def _acknowledge(app: Tombola, batch: SyncBatch, outcome: BatchOutcome) -> SyncA
     app.core.device_synced(device_id, anchor)
     raffles = outcome.raffles if outcome.raffles is not None else list_raffles(app, outcome.venue_id)
     grants, revoked, no_grant = ensure_grants(app, device_id, raffles)
-    by = issuer(app)
+    by = issuer(app, outcome.venue_id)
     return SyncAck(
         device_id=device_id,
         acked_seq=outcome.acked_seq,
