@@ -18,8 +18,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import httpx
-
 from pos_client import sellers, wallet
 from pos_client.clock import Anchor, Clock, Reading
 from pos_client.errors import AlreadyEnrolled, NetworkError, ServerError, ServerKeyNotPinned, ServerRefused
@@ -97,12 +95,13 @@ def pin_out_of_band(keys: list[PublicKey], server_key: str | None) -> list[Publi
 
 
 def may_have_enrolled(exc: BaseException) -> bool:
-    """Whether the server may have enrolled the device although the call failed: its answer was
-    lost (timeout, dropped connection, 5xx), so the key is kept for a retry with the same code."""
+    """Whether the server may have enrolled the device although the call failed: an answer was
+    lost on any try (timeout, dropped connection, 5xx), so the key is kept for a retry with the
+    same code. Only when no try ever got past connecting was nothing sent."""
     if isinstance(exc, ServerError):
         return True
     if isinstance(exc, NetworkError):
-        return not isinstance(exc.__cause__, httpx.ConnectError)  # never connected: never sent
+        return exc.maybe_delivered
     return False
 
 

@@ -275,9 +275,14 @@ class ServerError(SyncFailed):
 
 
 class NetworkError(SyncFailed):
-    """The server could not be reached (connection refused or dropped, timeout) after every retry."""
+    """The server could not be reached (connection refused or dropped, timeout) after every retry.
+
+    ``maybe_delivered``: some try got past connecting (its answer was lost, or a 5xx came back),
+    so the server may have acted on the request although no answer arrived.
+    """
 
     code = "network_error"
+    maybe_delivered: bool = False
 
 
 class ServerRefused(SyncFailed):

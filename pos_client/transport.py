@@ -94,6 +94,19 @@ class Transport:
             NetworkError: no answer (connection, timeout) until the attempts ran out.
         """
         content = orjson.dumps(body)
+        delivered = False  # some try got past connecting: the server may have acted on it
+
+        def attempt() -> Answer:
+            nonlocal delivered
+            try:
+                return self._attempt(path, content)
+            except _RetryableStatus:
+                delivered = True
+                raise
+            except httpx.TransportError as exc:
+                delivered = delivered or not isinstance(exc, httpx.ConnectError)
+                raise
+
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(max(1, self.retry.attempts)),
             wait=tenacity.wait_exponential(multiplier=self.retry.initial_s, max=self.retry.max_s)
@@ -103,7 +116,7 @@ class Transport:
             reraise=True,
         )
         try:
-            return retrying(self._attempt, path, content)
+            return retrying(attempt)
         except _RetryableStatus as exc:
             answer = exc.answer
             raise ServerError(
@@ -113,9 +126,11 @@ class Transport:
                 server_code=answer.error_code,
             ) from exc
         except httpx.TransportError as exc:
-            raise NetworkError(
+            error = NetworkError(
                 f"no answer from {self.base_url}{path} after {self.retry.attempts} tries: {type(exc).__name__}: {exc}"
-            ) from exc
+            )
+            error.maybe_delivered = delivered
+            raise error from exc
 
     def _attempt(self, path: str, content: bytes) -> Answer:
         response = self.http.post(

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from pos_client import PosClient
@@ -41,6 +41,9 @@ def test_twenty_devices_eight_hours_offline_with_cut_connections(
     p_before=st.floats(0, 0.4),
     p_after=st.floats(0, 0.4),
 )
+# Found in CI: an enrollment whose first try reached the server (answer cut) and whose last try
+# could not connect forgot its key, so the retry with a new key found the code spent.
+@example(seed_=4, devices=1, hours=1, p_before=0.375, p_after=0.375)
 def test_any_schedule_of_faults_loses_nothing(
     seed_: int, devices: int, hours: int, p_before: float, p_after: float
 ) -> None:
