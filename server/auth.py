@@ -53,9 +53,20 @@ ORG = Organisation.__table__  # type: ignore[attr-defined]
 #: The roles a token can hold, with what they may do. A new role (e.g. ``operator``) is added here
 #: and given to routes with :func:`server.deps.require_role`; the table stores the name.
 ROLES: dict[str, str] = {
-    "admin": "every admin and core route when installation-wide; only its organisation's audit entries otherwise",
-    "auditor": "reads the audit log (checkpoints, entries, proofs) — its organisation's entries only when bound to one",
+    "admin": (
+        "system admin (GLI admin): every admin and core route when installation-wide; "
+        "only its organisation's audit entries otherwise"
+    ),
+    "business_admin": "manages one organisation (tenant): its venues, raffles, devices, sellers, users and reports",
+    "venue_manager": "manages the venues named on the grant (Principal.venues) of one organisation",
+    "salesperson": "sells on a POS (signs in with a PIN); reads its own sales",
+    "customer": "buys tickets online and reads its own tickets",
+    "auditor": (
+        "reads the audit log (checkpoints, entries, proofs) and reports — its organisation's only when bound to one"
+    ),
 }
+#: The spec's role names (section 3.2, 5.2) and the stored name of each: "system admin" is ``admin``.
+SYSTEM_ADMIN = "admin"
 #: Roles that may read the audit log (``server.deps.audit_scope_of``).
 AUDIT_ROLES = frozenset({"admin", "auditor"})
 
@@ -82,10 +93,18 @@ class Principal:
     tenant: str | None
     via: str
     token_id: str | None = None
+    #: the venues a venue manager or salesperson is limited to; None: every venue of ``tenant``
+    venues: frozenset[str] | None = None
 
     @property
     def installation_wide(self) -> bool:
         return self.tenant is None
+
+    def sees_venue(self, organisation_id: str, venue_id: str) -> bool:
+        """Whether this principal may see (and, role permitting, act on) ``venue_id`` of ``organisation_id``."""
+        if self.tenant is not None and self.tenant != organisation_id:
+            return False
+        return self.venues is None or venue_id in self.venues
 
 
 INSTALLATION_ADMIN = Principal(id=INSTALLATION_ADMIN_ID, role="admin", tenant=None, via="admin_token")
