@@ -12,6 +12,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 __all__ = ["make_engine", "migrate"]
 
 
-def migrate(url: str, revision: str = "head") -> None:
-    """Bring the business database at ``url`` to ``revision`` (its own Alembic history)."""
+def migrate(url: str, revision: str = "heads") -> None:
+    """Bring the business database at ``url`` to ``revision`` (its own Alembic history; every head
+    while parallel branches of it are unmerged)."""
     _migrate(url, MIGRATIONS, revision)
