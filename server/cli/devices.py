@@ -8,6 +8,7 @@ from server.cli._common import _emit, _iso, json_option, with_app
 from server.context import Tombola
 from server.enrollment import service as enrollment
 from server.events import service as device_events
+from sync_protocol.enrollment_link import enrollment_link
 from sync_protocol.messages import EVENT_TYPES
 
 
@@ -18,12 +19,27 @@ def device() -> None:
 
 @device.command("enroll-code")
 @click.option("--venue", "venue_id", required=True)
+@click.option(
+    "--link",
+    "server_url",
+    default=None,
+    help="The server address devices use: also print the enrollment link (a QR code of it fills a POS's setup).",
+)
+@click.option(
+    "--server-key", default=None, help="With --link: the grant key devices pin (as `tombola init` printed it)."
+)
 @json_option
 @with_app
-def device_enroll_code(app: Tombola, venue_id: str, as_json: bool) -> None:
+def device_enroll_code(
+    app: Tombola, venue_id: str, server_url: str | None, server_key: str | None, as_json: bool
+) -> None:
     """A single-use, expiring enrollment code for a venue."""
     c = enrollment.create_enrollment_code(app, venue_id)
-    _emit(c, as_json, f"{c['code']}  (venue {venue_id}, expires {_iso(c['expires_at_ms'])})")
+    text = f"{c['code']}  (venue {venue_id}, expires {_iso(c['expires_at_ms'])})"
+    if server_url is not None:
+        c["link"] = enrollment_link(server_url, c["code"], server_key)
+        text += f"\n{c['link']}"
+    _emit(c, as_json, text)
 
 
 @device.command("revoke")

@@ -79,6 +79,8 @@ def test_operator_flow(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-
     assert later["status"] == "scheduled"
     code = run("device", "enroll-code", "--venue", venue["id"], "--json")
     assert len(code["code"]) == 14
+    linked = run("device", "enroll-code", "--venue", venue["id"], "--link", "https://t.example/", "--json")
+    assert linked["link"] == f"https://t.example/enroll?code={linked['code']}"  # sync-protocol.md 8.1
     assert run("tickets", "--raffle", raffle["id"], "--json") == []
     closed = run("raffle", "close", raffle["id"], "--json")
     assert closed["status"] == "closed"
