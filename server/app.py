@@ -26,6 +26,7 @@ from server.deps import AdminDep, audit_scope_of
 from server.endpoints import admin_router, cancel_through_service, device_router, interface_router
 from server.errors import Conflict, HttpRefused, MethodNotAllowed, NotFound, ValueOutOfRange
 from server.maintenance import AuditUpkeep
+from server.security import SecurityHeaders, add_cors
 from server.sellers.endpoints import router as seller_router
 from server.tickets.endpoints import page_router as public_check_page
 from server.tickets.endpoints import router as public_ticket_router
@@ -216,4 +217,6 @@ def create_app(settings: Settings | None = None, tombola: Tombola | None = None)
 
     app.add_middleware(AuditDrain, tombola=lambda: app.state.tombola)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    add_cors(app, settings.cors_origin_list())
+    app.add_middleware(SecurityHeaders, hsts=settings.hsts)  # outermost: errors of the others get them too
     return app

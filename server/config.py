@@ -39,6 +39,15 @@ class Settings(BaseSettings):
     clock_skew_ms: int = Field(default=5 * 60 * 1000, ge=0)
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     admin_token: str = ""
+    # Accounts (docs/accounts.md): the HS256 key of access tokens (TOMBOLA_JWT_KEY; else var/jwt-key,
+    # made on first use) and the sender of mails (var/outbox/ in embedded mode, server/mail.py).
+    jwt_key: str = Field(default="", repr=False)
+    mail_from: str = "tombola@localhost"
+    #: origins admitted by CORS, comma-separated (TOMBOLA_CORS_ORIGINS); empty: CORS off
+    cors_origins: str = ""
+    #: send Strict-Transport-Security on every response (set it when a TLS proxy fronts the server
+    #: without forwarding the scheme); over https the header is sent anyway
+    hsts: bool = False
 
     # The core's PKCS#11 token (TOMBOLA_HSM_*); the PIN comes from the environment or a secret
     # file, and in embedded mode from hsm_dir/pin, which `tombola init` generates.
@@ -47,6 +56,9 @@ class Settings(BaseSettings):
     hsm_pin: str = Field(default="", repr=False)
     hsm_pin_file: Path | None = None
     hsm_dir: Path | None = None  # the embedded SoftHSM2 token; default home/"hsm"
+
+    def cors_origin_list(self) -> list[str]:
+        return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
 
     def resolved_core_url(self) -> str:
         return self.core_db_url or f"sqlite:///{(self.home / 'core.db').resolve()}"
@@ -96,6 +108,15 @@ class Settings(BaseSettings):
     @property
     def admin_token_file(self) -> Path:
         return self.home / "admin-token"
+
+    @property
+    def outbox_dir(self) -> Path:
+        """Where the embedded mailer writes each outgoing message (``server/mail.py``)."""
+        return self.home / "outbox"
+
+    @property
+    def jwt_key_file(self) -> Path:
+        return self.home / "jwt-key"
 
     def effective_admin_token(self) -> str:
         """``TOMBOLA_ADMIN_TOKEN``, else the token ``tombola init`` wrote to ``var/admin-token``."""
