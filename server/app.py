@@ -161,7 +161,9 @@ def create_app(settings: Settings | None = None, tombola: Tombola | None = None)
 
     @app.exception_handler(TombolaError)
     async def tombola_error(_: Request, exc: TombolaError) -> JSONResponse:
-        return JSONResponse(exc.to_dict(), status_code=exc.status)
+        retry = exc.extra.get("retry_after_s")  # a 429 says when to come back (RFC 9110 10.2.3)
+        headers = {"Retry-After": str(retry)} if retry else None
+        return JSONResponse(exc.to_dict(), status_code=exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
