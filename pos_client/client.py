@@ -479,16 +479,30 @@ class PosClient:
             return _printing.blocking_receipt(conn)
 
     def set_printer(self, printer: str) -> _printing.PrinterSpec:
-        """Set the device's printer: ``file:PATH``, ``network:HOST[:PORT]``, ``usb:VID:PID`` or
-        ``serial:DEV`` (``bad_printer`` otherwise); durable on return."""
+        """Set the device's printer: ``file:PATH``, ``network:HOST[:PORT]``, ``usb:VID:PID``,
+        ``serial:DEV`` or ``bluetooth:MAC`` (``bad_printer`` otherwise); durable on return.
+
+        Raises:
+            SignInRequired: see :meth:`_may_change_printer`.
+        """
+        self._may_change_printer()
         return _printing.set_printer(self.store, printer)
+
+    def _may_change_printer(self) -> None:
+        """Where receipts go changes only for a signed-in seller once the device is enrolled, when
+        the client sells only for one (``require_seller``, the app); before enrollment nothing sells."""
+        if self.require_seller and self.device_id is not None and self.current_seller() is None:
+            raise SignInRequired("no seller signed in: sign in with your PIN to change the printer")
+        self.note_activity()
 
     def printer(self) -> _printing.PrinterSpec | None:
         """The device's printer, ``None`` when none is set."""
         return _printing.get_printer(self.store)
 
     def clear_printer(self) -> None:
-        """Set no printer: receipts are shown on screen only; durable on return."""
+        """Set no printer: receipts are shown on screen only; durable on return (``sign_in_required``
+        as :meth:`set_printer`)."""
+        self._may_change_printer()
         _printing.clear_printer(self.store)
 
     def print_test_page(self) -> str:

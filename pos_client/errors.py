@@ -239,6 +239,15 @@ class PrintFailed(PosError):
     status = 502
 
 
+class PrinterUnsupported(PrintFailed):
+    """The printer's kind cannot be reached from this device at all (``bluetooth:MAC`` on a Python
+    or kernel without Bluetooth RFCOMM sockets); a print failure like the others: recorded, and
+    selling is blocked until the receipt is reprinted on a printer that works or the sale voided."""
+
+    code = "printer_unsupported"
+    status = 501
+
+
 class PrinterNotSet(PosError):
     """No printer is set on this device (``tombola-pos printer set ...``)."""
 
@@ -247,7 +256,8 @@ class PrinterNotSet(PosError):
 
 
 class BadPrinter(PosError):
-    """A printer setting that is not ``file:PATH``, ``network:HOST[:PORT]``, ``usb:VID:PID`` or ``serial:DEV``."""
+    """A printer setting that is not ``file:PATH``, ``network:HOST[:PORT]``, ``usb:VID:PID``, ``serial:DEV``
+    or ``bluetooth:MAC``."""
 
     code = "bad_printer"
     status = 422

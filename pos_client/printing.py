@@ -6,11 +6,17 @@ as ``KIND:WHERE`` (:class:`PrinterSpec`):
 - ``file:PATH`` — a file or device node (``/dev/usb/lp0``), written whole at each print;
 - ``network:HOST[:PORT]`` — a network printer's raw port (9100 by default);
 - ``usb:VID:PID`` — a USB printer by vendor and product id, in hexadecimal (needs pyusb);
-- ``serial:DEV`` — a serial or Bluetooth SPP port (``/dev/rfcomm0``; needs pyserial).
+- ``serial:DEV`` — a serial port, or a Bluetooth SPP port a Linux desktop bound with ``rfcomm``
+  (``/dev/rfcomm0``; needs pyserial);
+- ``bluetooth:MAC`` — a paired Bluetooth printer's SPP service (``AA:BB:CC:DD:EE:FF``, stored in
+  upper case with ``:``): an RFCOMM socket through the Android Bluetooth API on Android, Python's
+  ``AF_BLUETOOTH`` sockets on Linux (:mod:`pos_client.bluetooth`); elsewhere each print fails with
+  ``printer_unsupported``.
 
 **A print** renders the :class:`~pos_client.receipt.Receipt` into ESC/POS bytes first (with
 ``escpos.printer.Dummy``, no I/O: :func:`render`), then opens the printer, sends the bytes in one
-write and closes it (:func:`send`). Each ticket's QR code uses the printer's own QR command
+write and closes it (:func:`send`); a Bluetooth printer gets the same bytes over RFCOMM, within
+:data:`BLUETOOTH_TIMEOUT_S`. Each ticket's QR code uses the printer's own QR command
 (``GS ( k``, ``qr(..., native=True)``), carrying the ticket-check URL.
 
 **The block.** Each print's outcome is recorded durably in the ``receipts`` table (one row per
@@ -28,6 +34,8 @@ import sqlite3
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pos_client import bluetooth
+from pos_client.bluetooth import parse_mac
 from pos_client.errors import BadPrinter, PrinterFailed, PrinterNotSet, PrintFailed
 from pos_client.receipt import COPY_MARK, Receipt
 from pos_client.store import Store
@@ -39,10 +47,13 @@ if TYPE_CHECKING:
 PRINTER_KEY = "printer"
 #: seconds a network printer may take to accept the connection and the bytes
 NETWORK_TIMEOUT_S = 5.0
+#: seconds a Bluetooth printer may take to connect and take the bytes (Android's connect() alone
+#: takes about 12 s to give up on a printer that is off)
+BLUETOOTH_TIMEOUT_S = 20.0
 #: characters per line of an 80 mm printer's font A (58 mm printers have 32)
 LINE_WIDTH = 42
 
-_KINDS = ("file", "network", "usb", "serial")
+_KINDS = ("file", "network", "usb", "serial", "bluetooth")
 _HOST_PORT = re.compile(r"^(?P<host>\[[0-9A-Fa-f:.]+\]|[^:\s]+)(?::(?P<port>\d{1,5}))?$")
 _USB = re.compile(r"^(?P<vid>(?:0x)?[0-9A-Fa-f]{1,4}):(?P<pid>(?:0x)?[0-9A-Fa-f]{1,4})$")
 
@@ -69,7 +80,7 @@ class PrinterSpec:
     """A printer setting, ``KIND:WHERE``.
 
     Raises (from :meth:`parse`):
-        BadPrinter: not one of the four forms (``bad_printer``).
+        BadPrinter: not one of the five forms (``bad_printer``).
     """
 
     kind: str
@@ -79,8 +90,8 @@ class PrinterSpec:
     @classmethod
     def parse(cls, text: str) -> PrinterSpec:
         kind, sep, rest = text.strip().partition(":")
-        usage = "give file:PATH, network:HOST[:PORT], usb:VID:PID (hexadecimal) or serial:DEV"
-        if not sep or kind not in _KINDS or not rest or len(text) > 500 or "\x00" in text:
+        usage = "give file:PATH, network:HOST[:PORT], usb:VID:PID (hexadecimal), serial:DEV or bluetooth:MAC"
+        if not sep or kind not in _KINDS or (not rest and kind != "bluetooth") or len(text) > 500 or "\x00" in text:
             raise BadPrinter(f"{text[:80]!r} is not a printer: {usage}", printer=text[:80])
         if kind == "network":
             m = _HOST_PORT.match(rest)
@@ -93,6 +104,15 @@ class PrinterSpec:
             if m is None:
                 raise BadPrinter(f"{text!r}: a USB printer is usb:VID:PID in hexadecimal, e.g. usb:04b8:0202")
             return cls("usb", f"{int(m['vid'], 16):04x}:{int(m['pid'], 16):04x}")
+        if kind == "bluetooth":
+            mac = parse_mac(rest)
+            if mac is None:
+                raise BadPrinter(
+                    f"{text[:80]!r}: a Bluetooth printer is bluetooth:MAC, its address as six two-digit "
+                    "hexadecimal bytes, e.g. bluetooth:66:22:B3:0C:1A:7F (on its self-test page)",
+                    printer=text[:80],
+                )
+            return cls("bluetooth", mac)
         return cls(kind, rest)
 
     def __str__(self) -> str:
@@ -102,8 +122,12 @@ class PrinterSpec:
         return f"{self.kind}:{self.target}"
 
     def open(self) -> Escpos:
-        """The python-escpos printer of this setting, opened (raises what the library raises)."""
+        """The python-escpos printer of this setting, opened (raises what the library raises).
+        A Bluetooth printer has none: :func:`send` writes its bytes through :mod:`pos_client.bluetooth`."""
         from escpos import printer
+
+        if self.kind == "bluetooth":
+            raise ValueError("a Bluetooth printer is written by printing.send, not opened as python-escpos")
 
         device: Escpos
         if self.kind == "file":
@@ -214,7 +238,19 @@ def send(spec: PrinterSpec, data: bytes) -> None:
 
     Raises:
         PrintFailed: the printer could not be opened or written to (``print_failed``).
+        PrinterUnsupported: a Bluetooth printer on a device without Bluetooth sockets
+            (``printer_unsupported``, a kind of ``print_failed``).
     """
+    if spec.kind == "bluetooth":
+        try:
+            bluetooth.send(spec.target, data, timeout_s=BLUETOOTH_TIMEOUT_S)
+        except PrintFailed:
+            raise
+        except TimeoutError as exc:
+            raise PrintFailed(f"printer {spec} did not answer: {_why(exc)}", printer=str(spec)) from exc
+        except Exception as exc:  # the adapter's: refused connection, broken pipe, permission
+            raise PrintFailed(f"printer {spec} cannot be reached: {_why(exc)}", printer=str(spec)) from exc
+        return
     try:
         device = spec.open()
     except Exception as exc:  # python-escpos, sockets, pyusb and pyserial each raise their own

@@ -187,6 +187,11 @@ PRINT_FAILED_SENTENCE = (
     "The receipt did not print: check the printer is on, has paper and is connected, then tap Reprint. "
     "Selling is blocked until this receipt prints or the sale is voided."
 )
+#: ... when the printer is of a kind this device cannot reach (a Bluetooth printer without Bluetooth)
+PRINTER_UNSUPPORTED_SENTENCE = (
+    "This device cannot reach that printer: choose another one in Setup > Printer, then tap Reprint. "
+    "Selling is blocked until this receipt prints or the sale is voided."
+)
 
 
 def print_failure_text(error: Exception) -> tuple[str, str]:
@@ -197,6 +202,8 @@ def print_failure_text(error: Exception) -> tuple[str, str]:
             return "No printer is set up on this device.", detail
         if error.code == "print_failed":
             return PRINT_FAILED_SENTENCE, detail
+        if error.code == "printer_unsupported":
+            return PRINTER_UNSUPPORTED_SENTENCE, detail
         return f"The receipt did not print: {error.detail}", detail
     return "The receipt did not print: tap Reprint to try again.", f"{type(error).__name__}: {error}"
 
