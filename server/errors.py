@@ -91,3 +91,26 @@ class Conflict(ServerError):
 
     code = "conflict"
     status = 409
+
+
+class JurisdictionRule(ServerError):
+    """A raffle, sale, grant or draw that the raffle's jurisdiction profile forbids
+    (``server/jurisdictions.py``): ``rule`` names the rule, ``jurisdiction`` the profile; the
+    sentence cites the rule's source (``docs/jurisdictions.md``)."""
+
+    code = "jurisdiction_rule"
+    status = 422
+
+
+class TermsFixedAfterSale(ServerError):
+    """The price, bundles or prizes of a raffle that has sold a ticket (WAC 230-11-320): ``field``."""
+
+    code = "terms_fixed_after_sale"
+    status = 409
+
+
+class RaffleFieldFixed(ServerError):
+    """A raffle field that cannot change once the raffle exists (the core holds it): ``field``."""
+
+    code = "raffle_field_fixed"
+    status = 409

@@ -32,6 +32,8 @@ class Organisation(BusinessBase, table=True):
     id: str = Field(primary_key=True, max_length=32)
     name: str = Field(max_length=200)
     licence_number: str = Field(default="", max_length=64)
+    #: the rule profile the licence names (server/jurisdictions.py PROFILES)
+    jurisdiction: str = Field(default="default", max_length=32)
 
 
 class Venue(BusinessBase, table=True):
@@ -67,8 +69,22 @@ class Raffle(BusinessBase, table=True):
     event_number: int = 1
     sales_open_at_ms: int = Field(sa_column=_ms())
     sales_close_at_ms: int = Field(sa_column=_ms())
-    status: str = Field(default="open", max_length=16)
+    status: str = Field(default="open", max_length=16, index=True)
     created_at_ms: int = Field(sa_column=_ms())
+    #: the rule profile the raffle runs under (its licence's; server/jurisdictions.py)
+    jurisdiction: str = Field(default="default", max_length=32)
+    #: whether tickets are also sold online (POST /raffles/{id}/purchase)
+    online_sales: bool = False
+    #: how winners are drawn: ``rng`` (the HSM VRF draw) or ``barrel`` (printed barrel tickets by hand)
+    draw_method: str = Field(default="rng", max_length=16)
+    #: the prize table as given to the core (JSON list of tiers); ``share_percent`` the sum of its
+    #: percent-of-sales prizes (the 50/50 share), what GET /raffles computes the jackpot from
+    prize_table: str = Field(default="[]")
+    share_percent: int = 50
+    #: the most tickets one customer may buy online; None: no limit
+    purchase_limit: int | None = None
+    rules_text: str = Field(default="")
+    updated_at_ms: int | None = Field(default=None, sa_column=_ms(nullable=True))
 
 
 class Device(BusinessBase, table=True):
