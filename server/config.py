@@ -48,6 +48,17 @@ class Settings(BaseSettings):
     #: send Strict-Transport-Security on every response (set it when a TLS proxy fronts the server
     #: without forwarding the scheme); over https the header is sent anyway
     hsts: bool = False
+    #: where rate limits are counted so every server process sees them: ``database`` (the business
+    #: database), a ``limits`` storage URI (``redis://host:6379``), or ``memory://`` (one process)
+    rate_limit_storage: str = "database"
+    # Online sales (docs/online-sales.md, docs/operations.md): Stripe's secret API key and the
+    # signing secret of the webhook endpoint; both empty: online sales answer online_sales_unconfigured.
+    # stripe_api_base: another address of Stripe's API (a local stand-in in tests); "" = Stripe's.
+    stripe_secret_key: str = Field(default="", repr=False)
+    stripe_webhook_secret: str = Field(default="", repr=False)
+    stripe_api_base: str = ""
+    #: tickets one customer may buy online per raffle when the raffle sets no purchase_limit
+    online_purchase_limit: int = Field(default=100, ge=1, le=100_000)
 
     # The core's PKCS#11 token (TOMBOLA_HSM_*); the PIN comes from the environment or a secret
     # file, and in embedded mode from hsm_dir/pin, which `tombola init` generates.

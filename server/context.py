@@ -6,6 +6,7 @@ exactly the same code paths.
 
 from __future__ import annotations
 
+import functools
 import secrets
 import time
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from sqlalchemy import Engine
 from gli_core.api import AuditConfig, Core
 from server.config import Settings
 from server.db import make_engine, migrate
+from server.ratelimit import SharedLimiter
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -61,6 +63,11 @@ class Tombola:
 
     def now_ms(self) -> int:
         return self.clock()
+
+    @functools.cached_property
+    def limiter(self) -> SharedLimiter:
+        """The rate limits every server process shares (``TOMBOLA_RATE_LIMIT_STORAGE``)."""
+        return SharedLimiter.open(self.settings.rate_limit_storage, self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
