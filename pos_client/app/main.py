@@ -20,8 +20,9 @@ from kivy.uix.button import Button
 from kivy.uix.screenmanager import NoTransition, Screen, ScreenManager
 from kivy.uix.togglebutton import ToggleButton
 
-from pos_client.app import check_shift_screens, printer_screen, seller_screens
+from pos_client.app import check_shift_screens, printer_screen, scanner_view, seller_screens
 from pos_client.app.identity import Identity, identity
+from pos_client.app.scanner import ScanService
 from pos_client.app.viewmodels import DEFAULT_SYNC_INTERVAL_S, Callback, PosViewModel, record_event
 from pos_client.clock import Clock as DeviceClock
 
@@ -31,6 +32,7 @@ KV_FILES = (
     "theme.kv",
     "statusbar.kv",
     "pinpad.kv",
+    "scan.kv",
     "setup.kv",
     "sell.kv",
     "receipt.kv",
@@ -133,9 +135,13 @@ class PosApp(App):  # type: ignore[misc]
         db_path: the device database (``tombola-pos --db``).
         clock: the device's time source (tests pass one they can move on).
         sync_interval_s: seconds between background syncs (a sale wakes the sync at once).
+        scan_service: the camera QR scanner's frame source (default: Kivy's camera, when there is
+            one; tests inject frames).
     """
 
     title = "Tombola POS"
+    #: the camera QR scan view (pos_client/app/scanner_view.py); kv shows Scan buttons through it
+    scan = ObjectProperty(None, allownone=True)
 
     def __init__(
         self,
@@ -143,9 +149,11 @@ class PosApp(App):  # type: ignore[misc]
         *,
         clock: DeviceClock | None = None,
         sync_interval_s: float = DEFAULT_SYNC_INTERVAL_S,
+        scan_service: ScanService | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.scan_service = scan_service
         self.db_path = Path(db_path)
         self.clock = clock
         self.sync_interval_s = sync_interval_s
@@ -175,6 +183,7 @@ class PosApp(App):  # type: ignore[misc]
         self.seller_guard = seller_screens.install(manager, self.vm)
         check_shift_screens.install(manager, self.vm)  # ticket check and end of shift
         printer_screen.install(manager, self.vm)  # printer settings, from Setup
+        self.scan = scanner_view.install(manager, self.vm, self.scan_service or ScanService())  # camera QR
         manager.current = "sell" if self.vm.enrolled else "setup"
         Clock.schedule_interval(lambda _dt: self.vm.refresh() if self.vm else None, 1.0)
         return root
@@ -188,6 +197,8 @@ class PosApp(App):  # type: ignore[misc]
         # Kivy's App.run() calls stop() again after the window closed: record and close once.
         if self.vm is not None and not self._stopped:
             self._stopped = True
+            if self.scan is not None:
+                self.scan.svm.stop()  # the camera is let go
             record_event(self.vm.client, "app.stop", None)
             self.vm.stop()
 

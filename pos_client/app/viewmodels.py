@@ -42,6 +42,7 @@ from pos_client.errors import NetworkError
 from pos_client.status import Status
 from pos_client.transport import RetryPolicy
 from sync_protocol.codes import ticket_codes
+from sync_protocol.enrollment_link import EnrollmentLink, parse_enrollment_link
 from sync_protocol.errors import TombolaError
 from sync_protocol.messages import RaffleInfo, SaleRecord
 from sync_protocol.money import MINOR_UNITS, format_money
@@ -251,6 +252,10 @@ class PosViewModel(EventDispatcher):  # type: ignore[misc]  # kivy has no type i
     seller_name = StringProperty("")
     # ---- setup
     setup_message = StringProperty("")
+    # the setup form (typed, or filled by a scanned enrollment link: docs/sync-protocol.md 8.1)
+    setup_server_url = StringProperty("")
+    setup_code = StringProperty("")
+    setup_server_key = StringProperty("")  # the grant key a scanned link pins ("" = none)
     busy = BooleanProperty(False)
     setup_summary = ListProperty([])
     # ---- sell
@@ -385,9 +390,29 @@ class PosViewModel(EventDispatcher):  # type: ignore[misc]  # kivy has no type i
 
     # ------------------------------------------------------------------ setup
 
+    def use_enrollment_link(self, link: EnrollmentLink) -> None:
+        """Fill the setup form from an enrollment link (scanned, or typed into the code field)."""
+        self.setup_server_url, self.setup_code = link.server_url, link.code
+        self.setup_server_key = link.server_key or ""
+        self.setup_message = "Scanned the enrollment code: check the server address, then tap Enroll this device."
+
     def enroll(self, server_url: str, code: str) -> None:
-        """Enroll in a worker thread; ``setup_message`` and ``enrolled`` change on the UI thread after."""
+        """Enroll in a worker thread; ``setup_message`` and ``enrolled`` change on the UI thread after.
+
+        ``code`` may be a whole enrollment link (a handheld scanner types it into the code field):
+        its server address, code and pinned key are used. A key from a scanned link
+        (``setup_server_key``) is pinned as ``tombola-pos enroll --server-key`` pins it.
+        """
         server_url, code = server_url.strip(), code.strip()
+        if "://" in code:
+            try:
+                link = parse_enrollment_link(code)
+            except TombolaError as exc:
+                self.setup_message = f"That is not an enrollment code: {exc.detail} ({exc.code})"
+                return
+            self.use_enrollment_link(link)
+            server_url, code = link.server_url, link.code
+        server_key = self.setup_server_key or None
         if not server_url or not code:
             self.setup_message = "Enter the server address and the enrollment code."
             return
@@ -397,7 +422,7 @@ class PosViewModel(EventDispatcher):  # type: ignore[misc]  # kivy has no type i
         def work() -> None:
             client = self._worker_client()
             try:
-                result = client.enroll(code, server_url)
+                result = client.enroll(code, server_url, server_key=server_key)
                 outcome: Callback = lambda: self._enrolled(result.venue_id, None)  # noqa: E731
             except TombolaError as exc:
                 failure = exc
