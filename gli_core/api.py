@@ -26,6 +26,12 @@ from gli_core.audit.signers import create_kms_audit_key
 from gli_core.audit.store import LocalSegmentStore, setup_bucket
 from gli_core.audit.verify import verify_checkpoint_chain, verify_chunks, verify_log
 from gli_core.db import migrate
+from gli_core.draw.inclusion import (
+    TicketInclusionInvalid,
+    VerifiedInclusion,
+    ticket_inclusion,
+    verify_ticket_inclusion,
+)
 from gli_core.draw.proof import build_proof
 from gli_core.draw.selection import DrawTicket
 from gli_core.draw.service import DEFAULT_PRIZE_TABLE, DrawService, VrfSigner
@@ -63,8 +69,10 @@ __all__ = [
     "RaffleSpec",
     "RecordResult",
     "SignedCheckpoint",
+    "TicketInclusionInvalid",
     "TicketSale",
     "TicketView",
+    "VerifiedInclusion",
     "VrfPublicKey",
     "acting_as",
     "build_proof",
@@ -78,6 +86,7 @@ __all__ = [
     "verify_chunks",
     "verify_log",
     "verify_proof",
+    "verify_ticket_inclusion",
 ]
 
 
@@ -431,6 +440,12 @@ class Core:
 
     def draw_proof(self, raffle_id: str) -> dict[str, Any]:
         return self._draws().proof(raffle_id)
+
+    def ticket_inclusion(self, raffle_id: str, number: int) -> dict[str, Any] | None:
+        """Ticket ``number``'s inclusion proof in the raffle's frozen ticket set (``docs/draw-proof.md``
+        4.1): None before the freeze or when the ticket is not in the set."""
+        tree = self._draws().ticket_tree(raffle_id)
+        return None if tree is None else ticket_inclusion(raffle_id, tree, number)
 
     def draw_proof_bytes(self, raffle_id: str) -> bytes:
         """The proof file to publish (RFC 8785 bytes; its SHA-256 is the results' ``proof_sha256``)."""

@@ -30,6 +30,7 @@ from server.security import SecurityHeaders, add_cors
 from server.sellers.endpoints import router as seller_router
 from server.tickets.endpoints import page_router as public_check_page
 from server.tickets.endpoints import router as public_ticket_router
+from server.tickets.endpoints import spec_router as public_ticket_check
 from sync_protocol.errors import PayloadTooLarge, TombolaError
 
 Scope = MutableMapping[str, Any]
@@ -207,6 +208,7 @@ def create_app(settings: Settings | None = None, tombola: Tombola | None = None)
     app.include_router(admin_router)
     app.include_router(seller_router)
     app.include_router(public_ticket_router)  # public: no token, rate-limited, no personal data
+    app.include_router(public_ticket_check)  # the same check at the spec's path GET /tickets/check
     app.include_router(public_check_page)  # the page a receipt's QR code opens (/check)
     # The interface layer and the core's own API are for operators' systems, never the public.
     app.include_router(interface_router, dependencies=[AdminDep])

@@ -28,6 +28,7 @@ from gli_core import merkle
 from gli_core.audit.entry import AuditEvent, current_actor, parse_entry
 from gli_core.audit.note import verifier_key
 from gli_core.draw import proof as proofs
+from gli_core.draw.inclusion import TicketTree
 from gli_core.draw.selection import DrawTicket, RedrawRequest, TicketList, parse_prize_table
 from gli_core.draw.state_machine import FROZEN, DrawEvent, DrawState, InvalidTransition, decide
 from gli_core.draw.vrf import VrfPublicKey
@@ -90,6 +91,10 @@ class VrfSigner:
         self.raw_rsa = raw_rsa
 
 
+#: frozen ticket trees a draw service keeps (the latest raffles asked about)
+_TREES_KEPT = 4
+
+
 class DrawService:
     def __init__(
         self,
@@ -104,6 +109,7 @@ class DrawService:
         self.vrf_key = vrf_key
         self.random_bytes = random_bytes
         self.clock = clock
+        self._trees: dict[tuple[str, str], TicketTree] = {}
 
     # -- set-up -----------------------------------------------------------------
     def create(self, raffle_id: str, *, opens_at_ms: int, prize_table: Sequence[Mapping[str, Any]] | None) -> None:
@@ -552,6 +558,25 @@ class DrawService:
         if not row.proof:
             raise DrawNotReady(f"raffle {raffle_id} has no proof yet (it is {row.state})")
         return str(row.proof).encode()
+
+    def ticket_tree(self, raffle_id: str) -> TicketTree | None:
+        """The frozen ticket set as a tree for inclusion proofs (``docs/draw-proof.md`` 4.1), or None
+        before the freeze. The drawn proof's own ticket list once there is one, else the sold tickets
+        (checked against the frozen root); kept per (raffle, root), so a path costs O(log n)."""
+        row = self._row(raffle_id)
+        if DrawState(row.state) not in FROZEN or not row.ticket_root:
+            return None
+        key = (raffle_id, str(row.ticket_root))
+        tree = self._trees.get(key)
+        if tree is None:
+            listed = proofs.load_proof(orjson.loads(row.proof)).tickets if row.proof else None
+            tree = TicketTree(listed if listed is not None else self.eligible_tickets(raffle_id)[0])
+            if tree.root.hex() != row.ticket_root:
+                raise TicketSetFrozen(f"the tickets of {raffle_id} changed after they were frozen")
+            while len(self._trees) >= _TREES_KEPT:
+                self._trees.pop(next(iter(self._trees)))
+            self._trees[key] = tree
+        return tree
 
     def void_remainder(self, device_id: str, raffle_id: str, reason: str) -> int:
         """An admin voids a lost device's unsynced remainder: its grants leave the gate and any

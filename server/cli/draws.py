@@ -96,6 +96,14 @@ def draw_void_remainder(app: Tombola, device_id: str, raffle_id: str, reason: st
 @click.argument("proof_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--tickets", "tickets_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
 @click.option(
+    "--ticket",
+    "ticket_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="A ticket's inclusion proof (the answer of GET /tickets/check, or its 'inclusion' member): also check "
+    "that this ticket is in the draw's ticket set (docs/draw-proof.md 4.1).",
+)
+@click.option(
     "--nonce-commitment",
     default=None,
     help="The nonce commitment published at raffle creation (tombola raffle create prints it); the proof's "
@@ -117,6 +125,7 @@ def draw_void_remainder(app: Tombola, device_id: str, raffle_id: str, reason: st
 def verify_draw(
     proof_file: Path,
     tickets_file: Path | None,
+    ticket_file: Path | None,
     nonce_commitment: str | None,
     vrf_fingerprint: str | None,
     audit_keys: tuple[str, ...],
@@ -137,6 +146,7 @@ def verify_draw(
             published_nonce_commitment=nonce_commitment,
             audit_keys=list(audit_keys) or None,
         )
+        inclusion = _check_ticket(ticket_file, result) if ticket_file is not None else None
     except TombolaError as exc:
         if as_json:  # the failure as JSON on stdout too; main() prints `code: detail` and exits 1
             field = exc.extra.get("field")
@@ -171,7 +181,49 @@ def verify_draw(
         ],
         "holders": [prize(h) for h in result.holders],
     }
-    _emit(out, as_json, lambda: _verified_text(result, nonce_commitment, vrf_fingerprint, audit_keys))
+    if inclusion is not None:
+        number = inclusion.ticket.number
+        out["ticket"] = {
+            "number": number,
+            "ticket_id": inclusion.ticket.ticket_id,
+            "amount_cents": inclusion.ticket.amount_cents,
+            "leaf_index": inclusion.leaf_index,
+            "in_ticket_set": True,
+            "prizes": [prize(h) for h in result.holders if h.ticket.number == number],
+        }
+
+    def text() -> str:
+        lines = _verified_text(result, nonce_commitment, vrf_fingerprint, audit_keys)
+        if inclusion is None:
+            return lines
+        won = ", ".join(f"{h.tier}" for h in result.holders if h.ticket.number == inclusion.ticket.number)
+        return (
+            f"{lines}\n  ticket #{inclusion.ticket.number} is in the ticket set (leaf {inclusion.leaf_index} of "
+            f"{inclusion.tree_size})" + (f" and holds: {won}" if won else "")
+        )
+
+    _emit(out, as_json, text)
+
+
+def _check_ticket(ticket_file: Path, result: Any) -> Any:
+    """The ticket's inclusion in the verified draw's ticket set (``TicketInclusionInvalid`` otherwise).
+
+    The file is the answer of ``GET /tickets/check`` (its ``inclusion`` member) or the inclusion
+    document itself."""
+    from gli_core.api import TicketInclusionInvalid, verify_ticket_inclusion
+    from sync_protocol.strict_json import loads_strict
+
+    doc = loads_strict(ticket_file.read_bytes())
+    if isinstance(doc, dict) and "inclusion" in doc:
+        if doc["inclusion"] is None:
+            raise TicketInclusionInvalid(
+                "the ticket check answered no inclusion proof (the ticket is not in a frozen ticket set)",
+                field="inclusion",
+            )
+        doc = doc["inclusion"]
+    return verify_ticket_inclusion(
+        doc, raffle_id=result.raffle_id, ticket_root=result.ticket_root, ticket_count=result.ticket_count
+    )
 
 
 def _verified_text(result: Any, nonce_commitment: str | None, vrf_fingerprint: str | None, audit_keys: Any) -> str:

@@ -1,44 +1,136 @@
-"""``GET /v1/tickets/check?raffle=ID&number=N&code=CODE``: the public ticket check, and
-``GET /check`` with the same query, the page a receipt's QR code opens.
+"""``GET /tickets/check?number=N&code=CODE[&raffle=ID]`` (the spec's path) and
+``GET /v1/tickets/check?raffle=ID&number=N&code=CODE``: the public ticket check, one implementation
+(:func:`server.tickets.service.check_ticket`) behind both; and ``GET /check`` with the same query,
+the page a receipt's QR code opens.
 
-No login and no personal data (:mod:`server.tickets.service`); rate-limited per client like the
-core's ticket routes (:func:`gli_core.router.rate_limit`, 429 ``rate_limited``); every query
+No login and no personal data (:mod:`server.tickets.service`); rate-limited per client with the
+``limits`` library (:func:`check_rate_limit`: :data:`CHECK_RATE` per client address, a moving
+window; 429 ``rate_limited`` with ``retry_after_s`` and a ``Retry-After`` header); every query
 parameter bounded (422 ``malformed`` otherwise). ``docs/operations.md`` describes it.
 """
 
 from __future__ import annotations
 
+import math
+import time
 from html import escape
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
+from limits import RateLimitItem, parse
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+from pydantic import BaseModel, ConfigDict, Field
 
-from gli_core.router import rate_limit
+from gli_core.errors import RateLimited
+from server.context import Tombola
 from server.deps import AppDep
 from server.tickets import service
 from sync_protocol.bounds import INT32_MAX, NO_NUL
 
-router = APIRouter(prefix="/v1/tickets", tags=["public"], dependencies=[Depends(rate_limit)])
+#: what one client may ask of the ticket check; ``app.state.check_rate`` overrides it (a benchmark)
+CHECK_RATE = parse("60/minute")
 
 
-@router.get("/check")
+def check_rate_limit(request: Request) -> None:
+    """Refuse with 429 ``rate_limited`` (and ``Retry-After``) past :data:`CHECK_RATE` per client address.
+
+    One moving-window limiter of the ``limits`` library per app, in memory: behind several server
+    processes each counts its own (``docs/operations.md``).
+    """
+    state = request.app.state
+    limiter: MovingWindowRateLimiter | None = getattr(state, "check_limiter", None)
+    if limiter is None:
+        limiter = state.check_limiter = MovingWindowRateLimiter(MemoryStorage())
+    rate: RateLimitItem = getattr(state, "check_rate", CHECK_RATE)
+    client = request.client.host if request.client else "unknown"
+    if not limiter.hit(rate, "ticket-check", client):
+        reset = limiter.get_window_stats(rate, "ticket-check", client).reset_time
+        retry = max(1, math.ceil(reset - time.time()))
+        raise RateLimited(f"more than {rate} ticket checks from {client}; try again in {retry} s", retry_after_s=retry)
+
+
+router = APIRouter(prefix="/v1/tickets", tags=["public"], dependencies=[Depends(check_rate_limit)])
+#: the spec's path (section 3.1), the same check with the raffle optional
+spec_router = APIRouter(prefix="/tickets", tags=["public"], dependencies=[Depends(check_rate_limit)])
+
+
+class CheckedRaffle(BaseModel):
+    """The raffle's public state."""
+
+    name: str
+    state: str = Field(description="one of " + ", ".join(service.STATES))
+    sales_close_at_ms: int
+
+
+class Prize(BaseModel):
+    """A prize the ticket holds (results published)."""
+
+    tier: str
+    amount_cents: int
+
+
+class TicketInclusion(BaseModel):
+    """``tombola/ticket-inclusion/v1`` (docs/draw-proof.md 4.1): the ticket's RFC 9162 inclusion
+    proof in the draw's frozen ticket set."""
+
+    model_config = ConfigDict(json_schema_extra={"description": "docs/draw-proof.md section 4.1"})
+
+    schema_: str = Field(alias="schema")
+    raffle_id: str
+    ticket: tuple[int, str, str, int] = Field(description="[number, ticket_id, sale_id, amount_cents]")
+    leaf_index: int
+    tree_size: int
+    ticket_root: str
+    inclusion_proof: list[str]
+
+
+class TicketCheck(BaseModel):
+    """The public answer: no person, device, seller or sale is named."""
+
+    raffle_id: str | None
+    number: int
+    result: Literal["valid", "void", "unknown"]
+    raffle: CheckedRaffle | None
+    prizes: list[Prize]
+    inclusion: TicketInclusion | None
+
+
+async def _check(app: Tombola, raffle: str | None, number: int, code: str) -> dict[str, Any]:
+    return await run_in_threadpool(service.check_ticket, app, raffle, number, code)
+
+
+@router.get("/check", response_model=TicketCheck, response_model_by_alias=True)
 async def check_ticket(
     app: AppDep,
     raffle: Annotated[str, Query(min_length=1, max_length=64, pattern=NO_NUL)],
     number: Annotated[int, Query(ge=1, le=INT32_MAX)],
     code: Annotated[str, Query(min_length=1, max_length=32, pattern=NO_NUL)],
 ) -> dict[str, Any]:
-    """Whether the ticket counts: ``valid``, ``void`` or ``unknown``, and the raffle's public state."""
-    return await run_in_threadpool(service.check_ticket, app, raffle, number, code)
+    """Whether the ticket counts: ``valid``, ``void`` or ``unknown``, the raffle's public state, the
+    prizes it holds once results are published, and its inclusion proof once the set is frozen."""
+    return await _check(app, raffle, number, code)
+
+
+@spec_router.get("/check", response_model=TicketCheck, response_model_by_alias=True)
+async def check_ticket_spec(
+    app: AppDep,
+    number: Annotated[int, Query(ge=1, le=INT32_MAX)],
+    code: Annotated[str, Query(min_length=1, max_length=32, pattern=NO_NUL)],
+    raffle: Annotated[str | None, Query(min_length=1, max_length=64, pattern=NO_NUL)] = None,
+) -> dict[str, Any]:
+    """The check of ``/v1/tickets/check``; without ``raffle`` every raffle is searched for the number
+    whose code matches."""
+    return await _check(app, raffle, number, code)
 
 
 # --- the page a receipt's QR code opens -------------------------------------------------------
 
 #: served at ``/check`` (the ``check_url`` devices print, sync_protocol.codes.ticket_check_url);
 #: plain HTML with no script and no style, so it works on any phone and under the strictest policy
-page_router = APIRouter(tags=["public"], dependencies=[Depends(rate_limit)])
+page_router = APIRouter(tags=["public"], dependencies=[Depends(check_rate_limit)])
 
 _PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
@@ -89,8 +181,11 @@ async def check_page(
     an error body: the reader is a ticket holder on a phone."""
     if raffle is None and number is None and code is None:
         return _page("<p>Type the raffle, the ticket number and the verification code printed on the receipt.</p>")
-    if not (raffle and number and code) or not number.isdecimal() or not 1 <= int(number) <= INT32_MAX or "\x00" in (
-        raffle + code
+    if (
+        not (raffle and number and code)
+        or not number.isdecimal()
+        or not 1 <= int(number) <= INT32_MAX
+        or "\x00" in (raffle + code)
     ):
         return _page("<p><strong>These are not a raffle, a ticket number and a code from a receipt.</strong></p>", 400)
     answer = await run_in_threadpool(service.check_ticket, app, raffle[:64], int(number), code[:32])
@@ -99,4 +194,12 @@ async def check_page(
     if answer["raffle"] is not None:
         r = answer["raffle"]
         lines.append(f"<p>Raffle: {escape(r['name'])} ({escape(_STATES.get(r['state'], r['state']))}).</p>")
+    for prize in answer["prizes"]:
+        lines.append(f"<p><strong>WINNER: {escape(prize['tier'])}, {prize['amount_cents'] / 100:.2f}.</strong></p>")
+    if answer["inclusion"] is not None:
+        root = answer["inclusion"]["ticket_root"]
+        lines.append(
+            f"<p>In the drum: the ticket is in the frozen ticket set (root {escape(root[:16])}...); "
+            "the JSON answer of /tickets/check carries the proof.</p>"
+        )
     return _page("".join(lines))

@@ -8,7 +8,17 @@ person, device, sale or seller: only
   ticket was voided or refunded: it is not in the draw) or ``unknown`` (no such raffle, no such
   ticket, or a code that does not match: the three are not told apart, so the endpoint does not
   reveal which numbers were sold to someone without the receipt);
-- ``raffle``: the raffle's public state when it exists (name, ``state``, sales close time).
+- ``raffle``: the raffle's public state when it exists (name, ``state``, sales close time);
+- ``prizes``: the prizes the ticket holds once the results are published (``[{"tier",
+  "amount_cents"}]``, after redraws; empty otherwise: a winner is not told before publication);
+- ``inclusion``: once the draw has frozen the ticket set (``RECONCILED`` and later), the
+  ticket's inclusion proof in the set's Merkle root (``tombola/ticket-inclusion/v1``,
+  ``docs/draw-proof.md`` 4.1), which ``tombola verify-draw PROOF --ticket FILE`` checks
+  against the published draw proof; ``null`` before the freeze or for a ticket not in the set.
+
+The raffle may be left out (``GET /tickets/check?number=N&code=C``): the number and the code are
+then looked up in every raffle (one indexed look-up per raffle); the first raffle where the code
+matches answers.
 
 Read only: nothing is written, not even the draw engine following the clock.
 """
@@ -17,11 +27,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
+
 from gli_core.errors import RaffleNotFound, TicketNotFound
 from server.context import Tombola
 from server.errors import NotFound
+from server.models import Raffle
 from server.raffles import service as raffles
 from sync_protocol.codes import codes_match
+from sync_protocol.errors import TombolaError
+
+RAFFLE = Raffle.__table__  # type: ignore[attr-defined]
 
 #: ``result`` values
 VALID, VOID, UNKNOWN = "valid", "void", "unknown"
@@ -43,10 +59,34 @@ def raffle_state(status: str, draw_state: str | None, open_ms: int, close_ms: in
     return "sales_closed"
 
 
-def check_ticket(app: Tombola, raffle_id: str, number: int, code: str) -> dict[str, Any]:
+def check_ticket(app: Tombola, raffle_id: str | None, number: int, code: str) -> dict[str, Any]:
     """The public answer for one ticket (see the module docstring); never raises for an unknown one."""
+    if raffle_id is None:
+        answer: dict[str, Any] = {}
+        for candidate in _raffle_ids(app):
+            answer = _check_in(app, candidate, number, code)
+            if answer["result"] != UNKNOWN:
+                return answer
+        return {"raffle_id": None, "number": number, "result": UNKNOWN, "raffle": None, "prizes": [], "inclusion": None}
+    return _check_in(app, raffle_id, number, code)
+
+
+def _raffle_ids(app: Tombola) -> list[str]:
+    """Every raffle of the installation, newest first (a ticket in hand is most likely recent)."""
+    with app.engine.connect() as conn:
+        return list(conn.execute(select(RAFFLE.c.id).order_by(RAFFLE.c.created_at_ms.desc())).scalars())
+
+
+def _check_in(app: Tombola, raffle_id: str, number: int, code: str) -> dict[str, Any]:
     core = app.core
-    answer: dict[str, Any] = {"raffle_id": raffle_id, "number": number, "result": UNKNOWN, "raffle": None}
+    answer: dict[str, Any] = {
+        "raffle_id": raffle_id,
+        "number": number,
+        "result": UNKNOWN,
+        "raffle": None,
+        "prizes": [],
+        "inclusion": None,
+    }
     try:
         spec = core.raffle(raffle_id)
     except RaffleNotFound:
@@ -76,4 +116,14 @@ def check_ticket(app: Tombola, raffle_id: str, number: int, code: str) -> dict[s
         answer["result"] = VALID
     elif codes_match(code, ticket.verification_code):
         answer["result"] = VOID
+    if valid and answer["raffle"]["state"] in ("sales_closed", "drawn", "results_published"):
+        try:
+            answer["inclusion"] = core.ticket_inclusion(raffle_id, number)
+        except TombolaError:  # no draw engine here, or a ticket set the draw refuses: no proof to give
+            answer["inclusion"] = None
+    if valid and answer["raffle"]["state"] == "results_published":
+        held = core.draw_results(raffle_id)["holders"]
+        answer["prizes"] = [
+            {"tier": h["tier"], "amount_cents": h["amount_cents"]} for h in held if h["ticket_number"] == number
+        ]
     return answer

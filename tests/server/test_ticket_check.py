@@ -1,6 +1,6 @@
 """The public ticket check ``GET /v1/tickets/check`` (SQLite and PostgreSQL, ``db_backend``):
 no token, valid / void / unknown, a wrong code is unknown, the raffle's public state, bounded
-parameters with codes, the core ticket routes' rate limit, nothing personal in the answer."""
+parameters with codes, the per-client rate limit, nothing personal in the answer."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def test_valid_void_and_unknown_without_a_token(client: TestClient, seeded: Seed
     typed = str(first["verification_code"]).lower().replace("-", "")
     assert check(client, seeded.raffle_id, first["number"], typed)["result"] == "valid"
     # Nothing personal or internal: no sale, device, seller, ticket id or code in the answer.
-    assert set(answer) == {"raffle_id", "number", "result", "raffle"}
+    assert set(answer) == {"raffle_id", "number", "result", "raffle", "prizes", "inclusion"}
     # A voided ticket with its right code is void; with a wrong code it is unknown.
     resp = client.put(f"/core/tickets/{second['id']}/status", json={"status": "voided", "reason": "x"}, headers=ADMIN)
     assert resp.status_code == 200
@@ -94,10 +94,10 @@ def test_bounded_parameters_answer_with_codes(client: TestClient, seeded: Seed) 
     assert (resp.status_code, resp.json()["error"]) == (405, "method_not_allowed")
 
 
-def test_rate_limited_like_the_core_ticket_routes(client: TestClient, seeded: Seed) -> None:
+def test_rate_limited_per_client(client: TestClient, seeded: Seed) -> None:
     from limits import parse
 
-    client.app.state.ticket_rate = parse("3/minute")  # type: ignore[attr-defined]
+    client.app.state.check_rate = parse("3/minute")  # type: ignore[attr-defined]
     params = {"raffle": seeded.raffle_id, "number": 1, "code": "AAAA-AAAA"}
     codes = [client.get("/v1/tickets/check", params=params).status_code for _ in range(5)]
     assert codes == [200, 200, 200, 429, 429]
