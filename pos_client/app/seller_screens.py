@@ -23,7 +23,10 @@ from pos_client.app.seller_viewmodels import SignInViewModel, VoidViewModel
 from pos_client.app.viewmodels import PosViewModel
 
 #: screens shown without a signed-in seller
-PUBLIC_SCREENS = frozenset({"setup", "printer", "signin", "about"})
+PUBLIC_SCREENS = frozenset({"setup", "signin", "about"})
+#: screens public only until the device is enrolled (nothing sells yet, no roster has come):
+#: once enrolled, where receipts print changes only for a signed-in seller
+SETUP_SCREENS = frozenset({"printer"})
 SIGN_IN = "signin"
 PAD_KEYS = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "clear", "0", "ok")
 
@@ -149,10 +152,12 @@ class SellerGuard:
         #: the screen to return to after the sign-in
         self.resume = "sell"
         manager.bind(current=self._on_current)
-        vm.bind(signed_in=self._on_signed_in, needs_seller=self._on_signed_in)
+        vm.bind(signed_in=self._on_signed_in, needs_seller=self._on_signed_in, enrolled=self._on_signed_in)
 
     def needs_sign_in(self, name: str) -> bool:
-        return name not in PUBLIC_SCREENS and bool(self.vm.needs_seller) and not self.vm.signed_in
+        if name in PUBLIC_SCREENS or (name in SETUP_SCREENS and not self.vm.enrolled):
+            return False
+        return bool(self.vm.needs_seller) and not self.vm.signed_in
 
     def _on_current(self, manager: ScreenManager, name: str) -> None:
         if self.needs_sign_in(name):

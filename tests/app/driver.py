@@ -7,9 +7,12 @@ Commands (``op``): ``ping``; ``tap`` a widget (``id``, optional ``screen``) with
 (Kivy's ``UnitTestTouch``, through the window's input dispatch) at its centre, refused when the
 widget is not on the current screen, disabled, or smaller than 48 dp; ``timed`` also reports the
 milliseconds from touch-down to the next frame drawn; ``kill`` sends SIGKILL to the app right
-after the touch (a crash in the middle of a sale); ``text`` sets a text input; ``state`` reads
-the view-model and the status bar; ``advance`` moves the device clock on (wall and monotonic,
-as time passing does); ``screenshot``; ``resize``; ``stop``.
+after the touch (a crash in the middle of a sale); ``text`` sets a text input; ``ids`` lists a
+screen's widget names; ``state`` reads the view-model and the status bar; ``advance`` moves the
+device clock on (wall and monotonic, as time passing does); ``screenshot``; ``resize``; ``stop``.
+
+``TOMBOLA_TEST_FAKE_BLUETOOTH=FILE`` gives the app a fake Bluetooth radio configured by that JSON
+file (``tests/pos_client/fake_bluetooth_printer.py``): paired printers, failures, the bytes sent.
 """
 
 from __future__ import annotations
@@ -60,6 +63,13 @@ def main() -> None:
 
         def monotonic_ms(self) -> int:
             return super().monotonic_ms() + self.offset_ms
+
+    fake_bluetooth = os.environ.get("TOMBOLA_TEST_FAKE_BLUETOOTH")
+    if fake_bluetooth:  # the one allowed fake, a Bluetooth radio (tests/pos_client/fake_bluetooth_printer.py)
+        from pos_client import bluetooth
+        from tests.pos_client.fake_bluetooth_printer import FakeBluetooth
+
+        bluetooth.use_adapter(FakeBluetooth.from_file(fake_bluetooth))
 
     clock = SkewClock()
     app = PosApp(args.db, clock=clock, sync_interval_s=args.sync_interval)
@@ -125,6 +135,9 @@ def main() -> None:
                 widget, _ = find(cmd.get("screen"), cmd["id"])
                 widget.text = cmd["value"]
                 reply({"ok": True})
+            elif op == "ids":  # the widget names of a screen, the ones made in code too
+                shown = app.root.ids.screens.get_screen(cmd.get("screen") or app.root.ids.screens.current)
+                reply({"ok": True, "ids": sorted([*shown.ids, *getattr(shown, "dynamic", {})])})
             elif op == "label":
                 widget, _ = find(cmd.get("screen"), cmd["id"])
                 reply({"ok": True, "text": widget.text, "size": list(widget.size)})
