@@ -66,6 +66,10 @@ EVENT_TYPES: dict[str, str] = {
     "ticket.status_changed": "a ticket's status was changed through the ticket API",
     "sync.accepted": "a device's signed batch was accepted (records applied, records rejected with reasons, head)",
     "sync.rejected": "a device's request or batch was refused as a whole, with the reason",
+    # online sales (business database, through the outbox; docs/online-sales.md)
+    "order.created": "a customer started an online purchase: an order and its Stripe PaymentIntent",
+    "order.state_changed": "an online order moved (ticketed, refunded, voided, canceled) on a Stripe webhook",
+    "payment.webhook_refused": "a Stripe webhook was refused (bad signature or payload), nothing changed",
     # raffles
     "raffle.created": "a raffle was created",
     "raffle.changed": "a raffle's settings or status changed",

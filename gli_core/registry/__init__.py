@@ -26,7 +26,7 @@ import hashlib
 
 import uuid6
 
-from gli_core.errors import RaffleNotOpen
+from gli_core.errors import RaffleNotOpen, SaleConflict
 from gli_core.registry.devices import DevicesMixin
 from gli_core.registry.grants import GrantsMixin, GrantView
 from gli_core.registry.raffles import RAFFLE_STATUSES, RafflesMixin, RaffleSpec
@@ -53,7 +53,22 @@ class Registry(RafflesMixin, GrantsMixin, DevicesMixin, TicketsMixin):
     def generate_online(
         self, raffle_id: str, quantity: int, *, sale_id: str | None = None, amount_cents: int = 0
     ) -> list[TicketView]:
-        """Sell ``quantity`` sequential numbers on the online channel (no device), recorded at once."""
+        """Sell ``quantity`` sequential numbers on the online channel (no device), recorded at once.
+
+        Idempotent per ``sale_id``: a sale on record already answers its tickets, with no new grant
+        (an online order's allocation is retried until the business side has noted it). A grant
+        issued by a call that failed before recording stays unsold, like a device's unsold numbers.
+
+        Raises:
+            SaleConflict: ``sale_id`` is on record with another quantity.
+            RaffleNotOpen: the raffle is not selling now (nothing is granted or recorded).
+        """
+        if sale_id is not None:
+            recorded = self.tickets_of_sale(sale_id)
+            if recorded:
+                if len(recorded) != quantity or recorded[0].raffle_id != raffle_id:
+                    raise SaleConflict(f"sale {sale_id} is on record with other tickets")
+                return recorded
         spec = self.raffle(raffle_id)
         now = now_ms()
         if spec.status != "open" or not spec.sales_open_at_ms <= now < spec.sales_close_at_ms:
