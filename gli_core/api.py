@@ -321,9 +321,17 @@ class Core:
             self.draws.create(spec.raffle_id, opens_at_ms=spec.sales_open_at_ms, prize_table=prize_table)
 
     def update_raffle(
-        self, raffle_id: str, *, sales_close_at_ms: int | None = None, status: str | None = None
+        self,
+        raffle_id: str,
+        *,
+        sales_close_at_ms: int | None = None,
+        status: str | None = None,
+        sales_open_at_ms: int | None = None,
     ) -> RaffleSpec:
-        return self.registry.update_raffle(raffle_id, sales_close_at_ms=sales_close_at_ms, status=status)
+        """Change the sales window or status (logged ``raffle.changed`` with before and after)."""
+        return self.registry.update_raffle(
+            raffle_id, sales_close_at_ms=sales_close_at_ms, status=status, sales_open_at_ms=sales_open_at_ms
+        )
 
     def raffle(self, raffle_id: str) -> RaffleSpec:
         return self.registry.raffle(raffle_id)

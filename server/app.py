@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
@@ -26,6 +26,7 @@ from server.deps import AdminDep, audit_scope_of
 from server.endpoints import admin_router, cancel_through_service, device_router, interface_router
 from server.errors import Conflict, HttpRefused, MethodNotAllowed, NotFound, ValueOutOfRange
 from server.maintenance import AuditUpkeep
+from server.raffles.endpoints import admin_raffles, draw_rules, public_raffles
 from server.security import SecurityHeaders, add_cors
 from server.sellers.endpoints import router as seller_router
 from server.tickets.endpoints import page_router as public_check_page
@@ -207,13 +208,16 @@ def create_app(settings: Settings | None = None, tombola: Tombola | None = None)
     app.include_router(device_router)
     app.include_router(admin_router)
     app.include_router(seller_router)
+    app.include_router(admin_raffles)  # raffle management: role and tenant rule per route
+    app.include_router(public_raffles)  # GET /raffles, GET /jurisdictions: public, cacheable
     app.include_router(public_ticket_router)  # public: no token, rate-limited, no personal data
     app.include_router(public_ticket_check)  # the same check at the spec's path GET /tickets/check
     app.include_router(public_check_page)  # the page a receipt's QR code opens (/check)
     # The interface layer and the core's own API are for operators' systems, never the public.
     app.include_router(interface_router, dependencies=[AdminDep])
     app.include_router(core_ticket_router, prefix="/core", dependencies=[AdminDep])
-    app.include_router(draw_router, prefix="/core", dependencies=[AdminDep])
+    # the RNG draw passes the raffle's jurisdiction rules first (tombola draw execute does the same)
+    app.include_router(draw_router, prefix="/core", dependencies=[AdminDep, Depends(draw_rules)])
     # The audit log's read rule (auditors and system admins; a tenant's token sees its tenant) is
     # the scope dependency itself, not AdminDep.
     app.dependency_overrides[audit_scope] = audit_scope_of

@@ -14,6 +14,7 @@ from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
+from server import jurisdictions
 from server.deps import AdminDep, AppDep
 from server.enrollment import service as enrollment
 from server.errors import InvalidRequest
@@ -219,6 +220,7 @@ def generate_tickets(
     raffle = raffles.get_raffle(app, raffle_id)
     if raffle["status"] != "open":
         raise InvalidRequest(f"raffle {raffle_id} is {raffle['status']}, not selling")
+    jurisdictions.check_online_sale(jurisdictions.profile_of(app, raffle_id), raffle)
     prices = {p["quantity"]: p["amount_cents"] for p in raffle["price_points"]}
     amount = prices.get(quantity, quantity * prices[1])
     return {"tickets": [t.id for t in app.core.generate_tickets(raffle_id, quantity, amount_cents=amount)]}

@@ -89,9 +89,16 @@ class RafflesMixin(RegistryBase):
             )
 
     def update_raffle(
-        self, raffle_id: str, *, sales_close_at_ms: int | None = None, status: str | None = None
+        self,
+        raffle_id: str,
+        *,
+        sales_close_at_ms: int | None = None,
+        status: str | None = None,
+        sales_open_at_ms: int | None = None,
     ) -> RaffleSpec:
         values: dict[str, object] = {}
+        if sales_open_at_ms is not None:  # a scheduled raffle opened early (the draw follows this time)
+            values["sales_open_at_ms"] = sales_open_at_ms
         if sales_close_at_ms is not None:
             values["sales_close_at_ms"] = sales_close_at_ms
         if status is not None:

@@ -35,7 +35,7 @@ def _draw_command(name: str, doc: str, call: Callable[[Tombola, str], dict[str, 
 _draw_command(
     "initiate", "Check the reconciliation gate and freeze the ticket set.", lambda a, r: a.core.draw_initiate(r)
 )
-_draw_command("execute", "Draw the winners with the HSM's VRF (idempotent).", lambda a, r: a.core.draw_execute(r))
+_draw_command("execute", "Draw the winners with the HSM's VRF (idempotent).", lambda a, r: raffles.execute_draw(a, r))
 _draw_command("status", "The draw's state, commitments and blocking devices.", lambda a, r: a.core.draw_status(r))
 _draw_command("results", "The winners.", lambda a, r: a.core.draw_results(r))
 _draw_command("publish", "Make the results public.", lambda a, r: a.core.draw_publish(r))

@@ -31,7 +31,7 @@ from server.errors import (
     UnknownDevice,
 )
 from server.models import Device, DeviceAnchor, EnrollmentCode, Sale
-from server.raffles.service import get_raffle, get_venue, issuer, list_raffles, raffle_info
+from server.raffles.service import get_raffle, get_venue, grant_refusal, issuer, list_raffles, raffle_info
 from server.sellers.service import roster
 from sync_protocol.messages import EnrollmentRequest, EnrollmentResponse, RangeGrant
 from sync_protocol.signing import b64u_encode, key_id_for
@@ -172,9 +172,10 @@ def ensure_grants(
     due a grant and got none, the core's code saying why (``RaffleInfo.no_grant``), so the device
     can tell its seller instead of "sync to get more"."""
     threshold = app.settings.topup_threshold
-    open_ids = [r["id"] for r in raffles if r["status"] == "open"]
+    # the jurisdiction rules a POS sells under (server/jurisdictions.py): no grant for a raffle breaking them
+    no_grant: dict[str, str] = {r["id"]: code for r in raffles if r["status"] == "open" and (code := grant_refusal(r))}
+    open_ids = [r["id"] for r in raffles if r["status"] == "open" and r["id"] not in no_grant]
     spent = rejected_numbers(app, device_id, open_ids)
-    no_grant: dict[str, str] = {}
     for raffle_id, (granted, used) in app.core.device_usage(device_id, open_ids, spent).items():
         if used >= threshold * granted:
             # cap reached, numbers exhausted or raffle closed: the ack carries what exists
