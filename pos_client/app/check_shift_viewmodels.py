@@ -8,10 +8,11 @@ The check and a print run on a worker thread (a network round trip, a printer th
 seconds) and hand their result back through the app view-model's ``post``, so the UI never
 freezes; plain pytest tests these classes without a window.
 
-Scanning: the code field takes what a handheld barcode scanner types (it acts as a keyboard and
-types the QR code's URL, then Enter). Kivy 2.3 has no camera barcode reader of its own (its
-``Camera`` widget gives frames; decoding them needs zbar or OpenCV, native libraries the app does
-not ship), so the app reads no camera.
+Scanning, two ways: the URL field takes what a handheld barcode scanner types (it acts as a
+keyboard and types the QR code's URL, then Enter); and where the device has a camera, the Scan
+button beside the code opens :mod:`pos_client.app.scanner` (Kivy's ``Camera`` frames decoded by
+zbar on a worker thread), which hands the URL it read to :meth:`TicketCheckViewModel.use_url`,
+the same path as the typed URL.
 """
 
 from __future__ import annotations

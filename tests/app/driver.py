@@ -13,6 +13,10 @@ device clock on (wall and monotonic, as time passing does); ``screenshot``; ``re
 
 ``TOMBOLA_TEST_FAKE_BLUETOOTH=FILE`` gives the app a fake Bluetooth radio configured by that JSON
 file (``tests/pos_client/fake_bluetooth_printer.py``): paired printers, failures, the bytes sent.
+
+``TOMBOLA_TEST_FAKE_CAMERA=DIR`` gives the app a camera whose frames are the PNG files of that
+folder, in name order, read again at each scan (``tests/app/scan_frames.py``); the scan view's
+widgets (``scan_cancel``...) are found while it is open, and ``state`` has ``scan``.
 """
 
 from __future__ import annotations
@@ -71,8 +75,18 @@ def main() -> None:
 
         bluetooth.use_adapter(FakeBluetooth.from_file(fake_bluetooth))
 
+    scan_service = None
+    fake_camera = os.environ.get("TOMBOLA_TEST_FAKE_CAMERA")
+    if fake_camera:  # the one allowed fake, a camera: real QR images as its frames
+        from pathlib import Path
+
+        from pos_client.app.scanner import ScanService
+        from tests.app.scan_frames import FrameList, frames_from
+
+        scan_service = ScanService(source_factory=lambda: FrameList(frames_from(Path(fake_camera))))
+
     clock = SkewClock()
-    app = PosApp(args.db, clock=clock, sync_interval_s=args.sync_interval)
+    app = PosApp(args.db, clock=clock, sync_interval_s=args.sync_interval, scan_service=scan_service)
     out = os.fdopen(os.dup(1), "w", buffering=1)
 
     def reply(data: dict[str, Any]) -> None:
@@ -83,6 +97,9 @@ def main() -> None:
         root = app.root
         manager = root.ids.screens
         current = manager.current
+        scan = app.scan
+        if scan is not None and scan._window is not None and wid in scan.ids:  # the scan view is open
+            return scan.ids[wid], current
         if wid in root.ids:
             return root.ids[wid], current
         if wid in root.ids.statusbar.ids:
@@ -115,6 +132,12 @@ def main() -> None:
             data["void"] = {k: getattr(vvm, k) for k in ("message", "code", "ready", "reason_choice")}
             data["void"]["sale"] = dict(vvm.sale)
             data["void"]["voided"] = dict(vvm.voided)
+        data["setup_form"] = {k: getattr(vm, f"setup_{k}") for k in ("server_url", "code", "server_key")}
+        if app.scan is not None:
+            svm = app.scan.svm
+            keys = ("purpose", "scanning", "title", "message", "warning", "frames")
+            data["scan"] = {k: getattr(svm, k) for k in keys}
+            data["scan"].update(open=app.scan._window is not None, available=app.scan.available)
         data["raffles"] = [dict(r) for r in vm.raffles]
         data["price_points"] = [dict(p) for p in vm.price_points]
         data["screen"] = app.root.ids.screens.current
