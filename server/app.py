@@ -26,6 +26,7 @@ from server.deps import AdminDep, audit_scope_of
 from server.endpoints import admin_router, cancel_through_service, device_router, interface_router
 from server.errors import Conflict, HttpRefused, MethodNotAllowed, NotFound, ValueOutOfRange
 from server.maintenance import AuditUpkeep
+from server.payments.endpoints import router as online_sales_router
 from server.raffles.endpoints import admin_raffles, draw_rules, public_raffles
 from server.security import SecurityHeaders, add_cors
 from server.sellers.endpoints import router as seller_router
@@ -208,6 +209,7 @@ def create_app(settings: Settings | None = None, tombola: Tombola | None = None)
     app.include_router(device_router)
     app.include_router(admin_router)
     app.include_router(seller_router)
+    app.include_router(online_sales_router)  # customers (role rule per route) and Stripe's webhook (signed)
     app.include_router(admin_raffles)  # raffle management: role and tenant rule per route
     app.include_router(public_raffles)  # GET /raffles, GET /jurisdictions: public, cacheable
     app.include_router(public_ticket_router)  # public: no token, rate-limited, no personal data
