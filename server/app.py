@@ -30,6 +30,7 @@ from server.payments.endpoints import router as online_sales_router
 from server.raffles.endpoints import admin_raffles, draw_rules, public_raffles
 from server.security import SecurityHeaders, add_cors
 from server.sellers.endpoints import router as seller_router
+from server.reports.endpoints import router as reports_router
 from server.tickets.endpoints import page_router as public_check_page
 from server.tickets.endpoints import router as public_ticket_router
 from server.tickets.endpoints import spec_router as public_ticket_check
@@ -214,6 +215,7 @@ def create_app(settings: Settings | None = None, tombola: Tombola | None = None)
     app.include_router(public_raffles)  # GET /raffles, GET /jurisdictions: public, cacheable
     app.include_router(public_ticket_router)  # public: no token, rate-limited, no personal data
     app.include_router(public_ticket_check)  # the same check at the spec's path GET /tickets/check
+    app.include_router(reports_router)  # GET /reports/...: role and tenant rule per route
     app.include_router(public_check_page)  # the page a receipt's QR code opens (/check)
     # The interface layer and the core's own API are for operators' systems, never the public.
     app.include_router(interface_router, dependencies=[AdminDep])

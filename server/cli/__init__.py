@@ -16,6 +16,7 @@ import click
 
 from server.cli import access, audit, compliance, devices, draws, records, sellers, setup, venues
 from server.cli import raffles as raffle_commands
+from server.cli import reports as _reports  # noqa: F401 - adds its commands to `tombola report`
 from sync_protocol.errors import EXIT_REFUSED, EXIT_USAGE, TombolaError
 
 
