@@ -28,6 +28,7 @@ from server import audit, jurisdictions
 from server.auth import Principal
 from server.context import Tombola, new_id
 from server.errors import NotFound
+from server.mail import send_mail
 from server.models import Raffle
 from server.payments import stripe_api
 from server.payments.errors import PurchaseLimitReached, PurchaseRequestReused
@@ -526,8 +527,6 @@ def _mail_receipt(app: Tombola, order_id: str) -> None:
         return
     receipt = json.loads(row.receipt)
     try:
-        from server.mail import send_mail  # the accounts part's mail interface (contract of issue 11)
-
         send_mail(app, row.email, f"Your tickets: {receipt['raffle_name']} (order {order_id})", receipt_text(receipt))
     except Exception:
         log.exception("the receipt of order %s was not mailed; it stays listed under the customer's tickets", order_id)
