@@ -1,4 +1,4 @@
-"""``tombola raffle``: create, close and list raffles."""
+"""``tombola raffle``: create, edit, open, close and list raffles; the jurisdiction profiles."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from server import jurisdictions
 from server.cli._common import _emit, _iso, _ms, json_option, prices_text, with_app
 from server.context import Tombola
 from server.errors import InvalidRequest
@@ -73,6 +74,25 @@ def raffle() -> None:
 )
 @click.option("--results-url", default="", help="Where the results are published (http/https), printed on receipts.")
 @click.option("--claim-by", default=None, help="ISO 8601 time prizes must be claimed by, printed on receipts.")
+@click.option(
+    "--jurisdiction",
+    type=click.Choice(sorted(jurisdictions.PROFILES)),
+    default=None,
+    help="The rule profile of the raffle's licence (default: the organisation's); docs/jurisdictions.md.",
+)
+@click.option(
+    "--online-sales/--no-online-sales",
+    default=None,
+    help="Also sell tickets online (default: when the jurisdiction allows it).",
+)
+@click.option(
+    "--draw-method",
+    type=click.Choice(jurisdictions.DRAW_METHODS),
+    default="rng",
+    help="rng: the HSM draw; barrel: printed barrel tickets drawn by hand (North Dakota online raffles).",
+)
+@click.option("--purchase-limit", type=int, default=None, help="Most tickets one customer may buy online.")
+@click.option("--rules-text", default="", help="The raffle's rules for players.")
 @json_option
 @with_app
 def raffle_create(
@@ -92,6 +112,11 @@ def raffle_create(
     licence_number: str,
     results_url: str,
     claim_by: str | None,
+    jurisdiction: str | None,
+    online_sales: bool | None,
+    draw_method: str,
+    purchase_limit: int | None,
+    rules_text: str,
     as_json: bool,
 ) -> None:
     """Create a raffle; sales open at once unless --opens-at is later.
@@ -116,6 +141,11 @@ def raffle_create(
             licence_number=licence_number,
             results_url=results_url,
             claim_by_ms=_ms(claim_by) if claim_by else None,
+            jurisdiction=jurisdiction,
+            online_sales=online_sales,
+            draw_method=draw_method,
+            purchase_limit=purchase_limit,
+            rules_text=rules_text,
         ),
     )
     # What to publish now, before any ticket exists: a draw proof means something only against
@@ -146,6 +176,104 @@ def raffle_close(app: Tombola, raffle_id: str, as_json: bool) -> None:
     """Close sales now."""
     r = raffles.close_raffle(app, raffle_id)
     _emit(r, as_json, f"raffle {r['id']} closed at {_iso(r['sales_close_at_ms'])}")
+
+
+@raffle.command("edit")
+@click.argument("raffle_id")
+@click.option("--name", default=None)
+@click.option("--price-cents", type=int, default=None, help="Price of one ticket (fixed from the first sale).")
+@click.option("--bundle", "bundles", multiple=True, help="QTY:CENTS, repeatable: replaces the bundles.")
+@click.option("--no-bundles", is_flag=True, help="Remove every bundle.")
+@click.option("--opens-at", default=None, help="ISO 8601 time sales open (only while scheduled).")
+@click.option("--closes-at", default=None, help="ISO 8601 time sales close.")
+@click.option("--offline-sales/--no-offline-sales", default=None)
+@click.option("--online-sales/--no-online-sales", default=None)
+@click.option("--draw-method", type=click.Choice(jurisdictions.DRAW_METHODS), default=None)
+@click.option("--jurisdiction", type=click.Choice(sorted(jurisdictions.PROFILES)), default=None)
+@click.option("--purchase-limit", type=int, default=None)
+@click.option("--no-purchase-limit", is_flag=True, help="Remove the purchase limit.")
+@click.option("--rules-text", default=None)
+@click.option("--licence", "licence_number", default=None)
+@click.option("--results-url", default=None)
+@click.option("--claim-by", default=None, help="ISO 8601 time prizes must be claimed by.")
+@json_option
+@with_app
+def raffle_edit(
+    app: Tombola,
+    raffle_id: str,
+    name: str | None,
+    price_cents: int | None,
+    bundles: tuple[str, ...],
+    no_bundles: bool,
+    opens_at: str | None,
+    closes_at: str | None,
+    offline_sales: bool | None,
+    online_sales: bool | None,
+    draw_method: str | None,
+    jurisdiction: str | None,
+    purchase_limit: int | None,
+    no_purchase_limit: bool,
+    rules_text: str | None,
+    licence_number: str | None,
+    results_url: str | None,
+    claim_by: str | None,
+    as_json: bool,
+) -> None:
+    """Change a scheduled or open raffle (the same edit as PATCH /admin/raffles/{id}); price,
+    bundles and prizes are fixed from the first sale (WAC 230-11-320)."""
+    r = raffles.edit_raffle(
+        app,
+        raffle_id,
+        raffles.RaffleEdit(
+            name=name,
+            price_cents=price_cents,
+            bundles=() if no_bundles else (tuple(_bundle(b) for b in bundles) or None),
+            sales_open_at_ms=_ms(opens_at) if opens_at else None,
+            sales_close_at_ms=_ms(closes_at) if closes_at else None,
+            offline_sales=offline_sales,
+            online_sales=online_sales,
+            draw_method=draw_method,
+            jurisdiction=jurisdiction,
+            purchase_limit=purchase_limit,
+            no_purchase_limit=no_purchase_limit,
+            rules_text=rules_text,
+            licence_number=licence_number,
+            results_url=results_url,
+            claim_by_ms=_ms(claim_by) if claim_by else None,
+        ),
+    )
+    _emit(
+        r,
+        as_json,
+        f"raffle {r['id']} {r['name']!r} {r['status']}, closes {_iso(r['sales_close_at_ms'])}\n"
+        f"  prices: {prices_text(r)}",
+    )
+
+
+@raffle.command("open")
+@click.argument("raffle_id")
+@json_option
+@with_app
+def raffle_open(app: Tombola, raffle_id: str, as_json: bool) -> None:
+    """Open the sales of a scheduled raffle now."""
+    r = raffles.open_raffle(app, raffle_id)
+    _emit(r, as_json, f"raffle {r['id']} open from {_iso(r['sales_open_at_ms'])}")
+
+
+@raffle.command("jurisdictions")
+@json_option
+def raffle_jurisdictions(as_json: bool) -> None:
+    """The jurisdiction profiles and their rules, with sources (docs/jurisdictions.md)."""
+    profiles = jurisdictions.public_list()
+    _emit(
+        profiles,
+        as_json,
+        lambda: "\n".join(
+            f"{p['name']}: {p['title']}\n"
+            + "\n".join(f"  {r['rule']} = {r['value']}  [{r['source']['cite']}]" for r in p["rules"] if r["source"])
+            for p in profiles
+        ),
+    )
 
 
 @raffle.command("list")
