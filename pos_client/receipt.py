@@ -72,6 +72,8 @@ class Receipt:
     tickets: tuple[ReceiptTicket, ...]
     results_url: str | None
     claim_by_ms: int | None
+    #: the venue's name (``RaffleInfo.venue_name``; None from a server that does not send it)
+    venue_name: str | None = None
     #: a reprint: marked ``COPY``
     copy: bool = False
     #: the sale was voided since (a reprint says so)
@@ -95,7 +97,7 @@ class Receipt:
             ("Licence", self.licence_number or "-"),
             ("Raffle", self.raffle_name),
             ("Raffle id", self.raffle_id),
-            ("Venue", self.venue_id),
+            ("Venue", f"{self.venue_name} ({self.venue_id})" if self.venue_name else self.venue_id),
             ("Device", self.device_id + (f" ({self.device_name})" if self.device_name else "")),
             ("Seller", self.seller),
             ("Date", when_text(self.sold_at_ms)),
@@ -186,6 +188,7 @@ def build_receipt(store: Store, sale_id: str, *, copy: bool = False) -> Receipt:
         organisation=raffle.organisation if raffle is not None else None,
         licence_number=raffle.licence_number if raffle is not None else None,
         venue_id=device.venue_id,
+        venue_name=raffle.venue_name if raffle is not None else None,
         device_id=device.device_id,
         device_name=state.device_name if state is not None else "",
         seller_id=record.seller_id,

@@ -853,12 +853,14 @@ class Issuer:
 
     organisation: str
     licence_number: str
+    #: the venue's name (the venue whose devices print the receipts)
+    venue_name: str
     #: the public ticket-check page: the server's public URL + ``/check``
     check_url: str
 
 
 _ISSUER = (
-    select(ORG.c.name, ORG.c.licence_number)
+    select(ORG.c.name, ORG.c.licence_number, VENUE.c.name.label("venue_name"))
     .select_from(VENUE.join(ORG, VENUE.c.organisation_id == ORG.c.id))
     .where(VENUE.c.id == bindparam("venue_id"))
 )
@@ -869,7 +871,12 @@ def issuer(app: Tombola, venue_id: str) -> Issuer:
     receipts printed at that venue name."""
     with app.engine.connect() as conn:
         row = conn.execute(_ISSUER, {"venue_id": venue_id}).one()
-    return Issuer(organisation=str(row.name), licence_number=str(row.licence_number or ""), check_url=check_url(app))
+    return Issuer(
+        organisation=str(row.name),
+        licence_number=str(row.licence_number or ""),
+        venue_name=str(row.venue_name),
+        check_url=check_url(app),
+    )
 
 
 def check_url(app: Tombola) -> str:
@@ -895,6 +902,7 @@ def raffle_info(raffle: dict[str, Any], no_grant: str | None = None, *, by: Issu
         no_grant=no_grant,
         offline_sales=None if raffle.get("offline_sales", True) else False,
         organisation=(by.organisation or None) if by else None,
+        venue_name=(by.venue_name or None) if by else None,
         licence_number=(raffle.get("licence_number") or (by.licence_number if by else "")) or None,
         results_url=raffle.get("results_url") or None,
         claim_by_ms=raffle.get("claim_by_ms"),

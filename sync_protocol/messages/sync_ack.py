@@ -48,6 +48,8 @@ class RaffleInfo(Message):
     organisation: str | None = Field(default=None, max_length=200, pattern=NO_NUL)
     #: the raffle's licence (or the organisation's, when the raffle has none of its own)
     licence_number: str | None = Field(default=None, max_length=64, pattern=NO_NUL)
+    #: the name of the venue the raffle is sold at (the device's venue), as receipts print it
+    venue_name: str | None = Field(default=None, max_length=200, pattern=NO_NUL)
     #: where the results are published
     results_url: str | None = Field(default=None, max_length=500, pattern=NO_NUL)
     #: prizes must be claimed before this time (ms since the epoch)

@@ -72,6 +72,7 @@ def test_the_receipt_fields_reach_the_device_at_enrollment_and_sync(
         "claim_by_ms": close + 30 * 24 * HOUR_MS,
     }
     assert infos[own["id"]]["check_url"] == base + "/check"
+    assert infos[own["id"]]["venue_name"] == "Test Hall"  # receipts print the venue's name, not only its id
     # the seeded raffle has no licence, results page or claim time of its own: the organisation's
     # licence stands in, and the members it lacks are left out (optional members, absent)
     plain = infos[seeded.raffle_id]
@@ -91,6 +92,8 @@ def test_the_receipt_fields_reach_the_device_at_enrollment_and_sync(
         }
         assert stored[own["id"]]["licence_number"] == "RAF-2026-0042"
         assert stored[own["id"]]["check_url"] == base + "/check"
+        sale = pos.sell(own["id"], 1)
+        assert ("Venue", f"Test Hall ({seeded.venue_id})") in pos.receipt(sale.sale_id).lines()
 
 
 @pytest.mark.parametrize(
