@@ -23,6 +23,7 @@ from server import audit
 from server.config import Settings
 from server.context import Tombola
 from server.deps import AdminDep, audit_scope_of
+from server.draws.endpoints import router as public_draw_router
 from server.endpoints import admin_router, cancel_through_service, device_router, interface_router
 from server.errors import Conflict, HttpRefused, MethodNotAllowed, NotFound, ValueOutOfRange
 from server.maintenance import AuditUpkeep
@@ -217,6 +218,7 @@ def create_app(settings: Settings | None = None, tombola: Tombola | None = None)
     app.include_router(public_ticket_check)  # the same check at the spec's path GET /tickets/check
     app.include_router(reports_router)  # GET /reports/...: role and tenant rule per route
     app.include_router(public_check_page)  # the page a receipt's QR code opens (/check)
+    app.include_router(public_draw_router)  # published draw results and proofs: public, cacheable
     # The interface layer and the core's own API are for operators' systems, never the public.
     app.include_router(interface_router, dependencies=[AdminDep])
     app.include_router(core_ticket_router, prefix="/core", dependencies=[AdminDep])
