@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     #: where rate limits are counted so every server process sees them: ``database`` (the business
     #: database), a ``limits`` storage URI (``redis://host:6379``), or ``memory://`` (one process)
     rate_limit_storage: str = "database"
+    #: what one client address may ask of the public ticket check (a ``limits`` rate)
+    ticket_check_rate: str = "60/minute"
     # Online sales (docs/online-sales.md, docs/operations.md): Stripe's secret API key and the
     # signing secret of the webhook endpoint; both empty: online sales answer online_sales_unconfigured.
     # stripe_api_base: another address of Stripe's API (a local stand-in in tests); "" = Stripe's.

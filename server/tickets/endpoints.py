@@ -4,52 +4,37 @@
 the page a receipt's QR code opens.
 
 No login and no personal data (:mod:`server.tickets.service`); rate-limited per client with the
-``limits`` library (:func:`check_rate_limit`: :data:`CHECK_RATE` per client address, a moving
-window; 429 ``rate_limited`` with ``retry_after_s`` and a ``Retry-After`` header); every query
+``limits`` library over the store all server processes share (:func:`check_rate_limit`:
+``TOMBOLA_TICKET_CHECK_RATE`` per client address, fixed windows; 429 ``rate_limited`` with
+``retry_after_s`` and a ``Retry-After`` header); every query
 parameter bounded (422 ``malformed`` otherwise). ``docs/operations.md`` describes it.
 """
 
 from __future__ import annotations
 
-import math
-import time
 from html import escape
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
-from limits import RateLimitItem, parse
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
 from pydantic import BaseModel, ConfigDict, Field
 
-from gli_core.errors import RateLimited
 from server.context import Tombola
 from server.deps import AppDep
 from server.tickets import service
 from sync_protocol.bounds import INT32_MAX, NO_NUL
 
-#: what one client may ask of the ticket check; ``app.state.check_rate`` overrides it (a benchmark)
-CHECK_RATE = parse("60/minute")
 
+def check_rate_limit(request: Request, app: AppDep) -> None:
+    """Refuse with 429 ``rate_limited`` (and ``Retry-After``) past ``TOMBOLA_TICKET_CHECK_RATE``
+    (default 60/minute) per client address, counted in the store every server process shares
+    (:attr:`Tombola.limiter`, ``docs/operations.md``).
 
-def check_rate_limit(request: Request) -> None:
-    """Refuse with 429 ``rate_limited`` (and ``Retry-After``) past :data:`CHECK_RATE` per client address.
-
-    One moving-window limiter of the ``limits`` library per app, in memory: behind several server
-    processes each counts its own (``docs/operations.md``).
+    Blocking (a database write with the default store): FastAPI runs this sync dependency in a thread.
     """
-    state = request.app.state
-    limiter: MovingWindowRateLimiter | None = getattr(state, "check_limiter", None)
-    if limiter is None:
-        limiter = state.check_limiter = MovingWindowRateLimiter(MemoryStorage())
-    rate: RateLimitItem = getattr(state, "check_rate", CHECK_RATE)
     client = request.client.host if request.client else "unknown"
-    if not limiter.hit(rate, "ticket-check", client):
-        reset = limiter.get_window_stats(rate, "ticket-check", client).reset_time
-        retry = max(1, math.ceil(reset - time.time()))
-        raise RateLimited(f"more than {rate} ticket checks from {client}; try again in {retry} s", retry_after_s=retry)
+    app.limiter.check("ticket-check", app.settings.ticket_check_rate, client, what="ticket checks")
 
 
 router = APIRouter(prefix="/v1/tickets", tags=["public"], dependencies=[Depends(check_rate_limit)])

@@ -95,9 +95,8 @@ def test_bounded_parameters_answer_with_codes(client: TestClient, seeded: Seed) 
 
 
 def test_rate_limited_per_client(client: TestClient, seeded: Seed) -> None:
-    from limits import parse
 
-    client.app.state.check_rate = parse("3/minute")  # type: ignore[attr-defined]
+    client.app.state.tombola.settings.ticket_check_rate = "3/minute"  # type: ignore[attr-defined]
     params = {"raffle": seeded.raffle_id, "number": 1, "code": "AAAA-AAAA"}
     codes = [client.get("/v1/tickets/check", params=params).status_code for _ in range(5)]
     assert codes == [200, 200, 200, 429, 429]

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
-from limits import parse
 
 from gli_core.api import TicketInclusionInvalid, verify_ticket_inclusion
 from server.context import Tombola
@@ -175,7 +174,7 @@ def test_before_the_freeze_there_is_no_proof(client: TestClient, tombola: Tombol
 
 
 def test_the_check_is_rate_limited_with_a_coded_429_and_retry_after(client: TestClient, seeded: Seed) -> None:
-    client.app.state.check_rate = parse("3/minute")  # type: ignore[attr-defined]
+    client.app.state.tombola.settings.ticket_check_rate = "3/minute"  # type: ignore[attr-defined]
     for _ in range(3):
         assert client.get("/tickets/check", params={"number": 1, "code": "AAAA-AAAA"}).status_code == 200
     resp = client.get("/tickets/check", params={"number": 1, "code": "AAAA-AAAA"})
