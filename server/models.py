@@ -183,6 +183,47 @@ class Sale(BusinessBase, table=True):
     received_at_ms: int = Field(sa_column=_ms())
 
 
+class OnlineOrder(BusinessBase, table=True):
+    """A customer's online purchase of ``quantity`` tickets of one raffle, paid through Stripe
+    (``server/payments``, migration 0010; here beside ``sale`` because the raffle's jackpot and
+    the reports count ticketed orders with the POS sales). ``state``: ``ORDER_STATES`` of
+    ``server.payments.models``."""
+
+    __tablename__ = "online_order"
+    __table_args__ = (
+        UniqueConstraint("customer", "request_id", name="uq_online_order_customer_request"),
+        Index("ix_online_order_customer", "customer", "created_at_ms"),
+        Index("ix_online_order_raffle", "raffle_id", "customer"),
+        Index("ix_online_order_payment_intent", "payment_intent_id"),
+    )
+
+    id: str = Field(primary_key=True, max_length=32)
+    #: the principal id of the buyer (``user:...``), the audit actor of the purchase
+    customer: str = Field(max_length=100)
+    #: the customer's own id of the purchase request: a retry with the same id is the same order
+    request_id: str = Field(max_length=64)
+    raffle_id: str = Field(max_length=32)
+    #: the organisation of the raffle (the audit tenant; what a business admin may list)
+    tenant: str = Field(default="", max_length=32)
+    quantity: int
+    amount_cents: int = Field(sa_column=Column(BigInteger, nullable=False))
+    currency: str = Field(max_length=3)
+    email: str = Field(default="", max_length=320)
+    state: str = Field(default="pending", max_length=16)
+    payment_intent_id: str = Field(default="", max_length=255)
+    charge_id: str = Field(default="", max_length=255)
+    refund_id: str = Field(default="", max_length=255)
+    #: the tickets (JSON list of ``{"number", "code"}``) once ticketed
+    tickets: str = Field(default="[]")
+    #: the receipt as stored and mailed (JSON), once ticketed
+    receipt: str = Field(default="")
+    #: why the order is where it is (a refund's cause...)
+    reason: str = Field(default="", max_length=500)
+    created_at_ms: int = Field(sa_column=_ms())
+    updated_at_ms: int = Field(sa_column=_ms())
+    mailed_at_ms: int | None = Field(default=None, sa_column=_ms(nullable=True))
+
+
 class AuditOutbox(BusinessBase, table=True):
     """An audit event written in the same transaction as the business change it records.
 

@@ -7,13 +7,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, and_, bindparam, false, func, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, false, func, insert, select, union_all, update
 
 from gli_core.api import RaffleSpec
 from server import audit, jurisdictions
 from server.context import Tombola, new_id
 from server.errors import InvalidRequest, NotFound, RaffleFieldFixed, TermsFixedAfterSale
-from server.models import Device, Organisation, Raffle, Sale, Venue
+from server.models import Device, OnlineOrder, Organisation, Raffle, Sale, Venue
 from sync_protocol.messages import PricePoint, RaffleInfo
 from sync_protocol.money import format_money, is_currency
 
@@ -22,6 +22,7 @@ VENUE = Venue.__table__  # type: ignore[attr-defined]
 RAFFLE = Raffle.__table__  # type: ignore[attr-defined]
 DEVICE = Device.__table__  # type: ignore[attr-defined]
 SALE = Sale.__table__  # type: ignore[attr-defined]
+ORDER = OnlineOrder.__table__  # type: ignore[attr-defined]
 #: the core's prize table when none is given: one 50/50 prize of half the sales
 DEFAULT_PRIZE_TABLE: tuple[dict[str, Any], ...] = (
     {"tier": "50/50", "count": 1, "kind": "percent_of_sales", "percent": 50},
@@ -778,11 +779,18 @@ def list_visible_raffles(app: Tombola, principal: Principal, venue_id: str | Non
 
 # --- the public list -------------------------------------------------------------------------
 
-_VALID_SALES = (
-    select(SALE.c.raffle_id, func.sum(SALE.c.amount_cents).label("gross"))
-    .where((SALE.c.kind == "sale") & (SALE.c.status == "accepted") & (SALE.c.voided == false()))
-    .group_by(SALE.c.raffle_id)
-    .subquery()
+#: a raffle's valid gross: POS sales accepted and not voided, and online orders ticketed (paid,
+#: tickets allocated, not refunded); the 50/50 jackpot is its share of it
+_VALID_ROWS = union_all(
+    select(SALE.c.raffle_id, SALE.c.amount_cents).where(
+        (SALE.c.kind == "sale") & (SALE.c.status == "accepted") & (SALE.c.voided == false())
+    ),
+    select(ORDER.c.raffle_id, ORDER.c.amount_cents).where(ORDER.c.state == "ticketed"),
+).subquery("valid_sale")
+_VALID_GROSS = (
+    select(_VALID_ROWS.c.raffle_id, func.sum(_VALID_ROWS.c.amount_cents).label("gross"))
+    .group_by(_VALID_ROWS.c.raffle_id)
+    .subquery("valid_gross")
 )
 _PUBLIC_RAFFLES = (
     select(
@@ -801,11 +809,11 @@ _PUBLIC_RAFFLES = (
         RAFFLE.c.claim_by_ms,
         RAFFLE.c.licence_number,
         RAFFLE.c.jurisdiction,
-        func.coalesce(_VALID_SALES.c.gross, 0).label("gross"),
+        func.coalesce(_VALID_GROSS.c.gross, 0).label("gross"),
     )
     .select_from(
         RAFFLE.join(VENUE, RAFFLE.c.venue_id == VENUE.c.id).outerjoin(
-            _VALID_SALES, _VALID_SALES.c.raffle_id == RAFFLE.c.id
+            _VALID_GROSS, _VALID_GROSS.c.raffle_id == RAFFLE.c.id
         )
     )
     .where(and_(RAFFLE.c.status.in_(("open", "scheduled")), RAFFLE.c.sales_close_at_ms > bindparam("now")))

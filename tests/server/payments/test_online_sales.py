@@ -146,18 +146,26 @@ def test_payment_after_close_is_refunded_not_ticketed(shop: Shop) -> None:
     assert late.status_code == 422 and late.json()["error"] == "sale_after_close"
 
 
+def _jackpot(shop: Shop) -> int:
+    return {r["id"]: r["jackpot_cents"] for r in raffles.public_raffles(shop.app)}[shop.raffle_id]
+
+
 def test_refund_before_close_voids_the_tickets(shop: Shop) -> None:
+    before = _jackpot(shop)
     body = _bought(shop, 5)
     pi = str(body["payment_intent_id"])
+    assert _jackpot(shop) == before  # an unpaid order is not in the jackpot
     shop.pay(pi)
     shop.deliver(shop.stripe.event_for("payment_intent.succeeded", pi))
     assert {t[2] for t in shop.tickets()} == {"sold"}
+    assert _jackpot(shop) == before + 1000 * 50 // 100  # a ticketed order counts like a POS sale
     shop.stripe.refund({"payment_intent": pi})
     refunded = shop.stripe.event_for("charge.refunded", pi)
     assert shop.deliver(refunded).json()["outcome"] == "voided"
     assert shop.deliver(refunded).json()["outcome"] == "duplicate"
     assert {t[2] for t in shop.tickets()} == {"voided"} and len(shop.tickets()) == 5
     assert shop.order(str(body["order_id"]))["state"] == "voided"
+    assert _jackpot(shop) == before  # refunded and voided: out of the jackpot again
 
 
 def test_purchase_limit_price_rule_and_roles(shop: Shop) -> None:
