@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from gli_core.router import audit_router, audit_scope, draw_router, get_core, raffle_canceller
 from gli_core.router import router as core_ticket_router
 from server import audit
+from server.accounts.endpoints import auth_router, users_router
 from server.config import Settings
 from server.context import Tombola
 from server.deps import AdminDep, audit_scope_of
@@ -211,6 +212,8 @@ def create_app(settings: Settings | None = None, tombola: Tombola | None = None)
     app.include_router(device_router)
     app.include_router(admin_router)
     app.include_router(seller_router)
+    app.include_router(auth_router)  # /auth/*: logins, tokens, TOTP, password reset (docs/accounts.md)
+    app.include_router(users_router)  # accounts and two-person requests: role rule per route
     app.include_router(online_sales_router)  # customers (role rule per route) and Stripe's webhook (signed)
     app.include_router(admin_raffles)  # raffle management: role and tenant rule per route
     app.include_router(public_raffles)  # GET /raffles, GET /jurisdictions: public, cacheable

@@ -31,6 +31,7 @@ import hmac
 import re
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -78,14 +79,25 @@ BREAK_GLASS_LOGIN_EVERY_MS = 60_000
 BREAK_GLASS_MAX_MINUTES = 240  # spec 5.2: emergency access expires after at most four hours
 FAILED_PER_CLIENT = "10/minute"
 FAILED_OVERALL = "120/minute"
-FAILURE_REASONS = ("no_token", "unknown_token", "revoked", "expired", "unknown_role")
+FAILURE_REASONS = (
+    "no_token",
+    "unknown_token",
+    "revoked",
+    "expired",
+    "unknown_role",
+    "bad_access_token",
+    "user_disabled",
+    "session_ended",
+)
 
 
 @dataclass(frozen=True)
 class Principal:
     """An authenticated caller. ``id`` is its audit actor; ``tenant`` None means installation-wide.
 
-    ``via`` is ``admin_token`` (the installation admin token), ``api_token`` or ``break_glass``.
+    ``via`` is ``admin_token`` (the installation admin token), ``api_token``, ``user`` (a person's
+    access token from ``/auth/login``; ``token_id`` is then its session) or ``break_glass`` (an
+    emergency token, or a person holding an approved break-glass grant).
     """
 
     id: str
@@ -108,6 +120,32 @@ class Principal:
 
 
 INSTALLATION_ADMIN = Principal(id=INSTALLATION_ADMIN_ID, role="admin", tenant=None, via="admin_token")
+
+#: the shape of a JWS compact serialisation whose header is a JSON object (``eyJ`` = ``{"``): a
+#: person's access token, never an API token (``tmb_``) nor the installation admin token
+JWT_SHAPE = re.compile(r"^eyJ[A-Za-z0-9_-]{0,2000}\.[A-Za-z0-9_-]{1,4000}\.[A-Za-z0-9_-]{0,200}$")
+
+
+class TokenRefused(Exception):
+    """A person's access token that does not authenticate: ``reason`` (one of
+    :data:`FAILURE_REASONS`) is logged with ``user_id`` when known."""
+
+    def __init__(self, reason: str, user_id: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.user_id = user_id
+
+
+#: reads a person's access token into a principal, or raises :class:`TokenRefused`; set by
+#: :mod:`server.accounts` (which builds on this module) when it is imported. Unset, such tokens are
+#: unknown tokens.
+_user_token_reader: Callable[[Tombola, str], Principal] | None = None
+
+
+def set_user_token_reader(reader: Callable[[Tombola, str], Principal] | None) -> None:
+    """Let :func:`authenticate` accept persons' access tokens through ``reader``."""
+    global _user_token_reader
+    _user_token_reader = reader
 
 
 def new_token() -> str:
@@ -183,6 +221,11 @@ def authenticate(
     admin = app.settings.effective_admin_token()
     if admin and hmac.compare_digest(given.encode(), admin.encode()):
         return INSTALLATION_ADMIN
+    if _user_token_reader is not None and JWT_SHAPE.match(given):  # a person's access token (docs/accounts.md)
+        try:
+            return _user_token_reader(app, given)
+        except TokenRefused as exc:
+            _refuse(app, exc.reason, path=path, client=client, throttle=throttle, user_id=exc.user_id)
     digest = token_digest(given)
     with app.engine.connect() as conn:
         row = conn.execute(select(TOKEN).where(TOKEN.c.token_sha256 == digest)).first()
@@ -214,6 +257,7 @@ def _refuse(
     client: str,
     throttle: FailureThrottle | None,
     token: Row[Any] | None = None,
+    user_id: str | None = None,
 ) -> NoReturn:
     left_out = throttle.admit(client or "unknown") if throttle is not None else 0
     if left_out is not None:
@@ -222,19 +266,19 @@ def _refuse(
             payload["suppressed"] = left_out
         if token is not None:
             payload |= {"token_id": token.id, "role": token.role, "kind": token.kind}
-        record_now(
-            app,
-            "auth.login_failed",
-            payload,
-            tenant=token.tenant if token is not None else "",
-            actor=f"user:{token.id}" if token is not None else "user:anonymous",
-        )
+        if user_id is not None:
+            payload["user_id"] = user_id
+        actor = f"user:{token.id}" if token is not None else f"user:{user_id or 'anonymous'}"
+        record_now(app, "auth.login_failed", payload, tenant=token.tenant if token is not None else "", actor=actor)
     detail = {
         "no_token": "this call needs a token: Authorization: Bearer <token>",
         "unknown_token": "the token is not known here",
         "revoked": "the token was revoked",
         "expired": "the token has expired",
         "unknown_role": "the token's role is not known to this version",
+        "bad_access_token": "the access token is not valid here (signature, algorithm or claims)",
+        "user_disabled": "the account of this access token is disabled",
+        "session_ended": "the login of this access token has ended (logout, or its refresh token was reused)",
     }[reason]
     raise Unauthorized(detail)
 

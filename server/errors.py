@@ -114,3 +114,17 @@ class RaffleFieldFixed(ServerError):
 
     code = "raffle_field_fixed"
     status = 409
+
+
+class SecondPersonRequired(ServerError):
+    """The approver of a two-person request must be a named person other than its requester."""
+
+    code = "second_person_required"
+    status = 403
+
+
+class SecondApprovalRequired(ServerError):
+    """An extension above its venue's cap needs a second admin's approval (request it, then approve)."""
+
+    code = "second_approval_required"
+    status = 409

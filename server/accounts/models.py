@@ -1,5 +1,8 @@
 """Tables of accounts and access (business database, migration ``0008``; docs/accounts.md).
 
+The two-person requests and the venues' extension caps are in :mod:`server.models` (``approval``,
+``venue_extension_cap``), since the extension service consults them too.
+
 Secrets are kept only as hashes: passwords (argon2id), refresh tokens and password-reset tokens
 (SHA-256 of 32 random bytes, found by that hash). The TOTP secret is the exception (the server
 must compute codes from it); it never leaves the server after ``/auth/mfa/setup``. Times are
@@ -127,37 +130,3 @@ class PasswordReset(BusinessBase, table=True):
     created_at_ms: int = Field(sa_column=_ms())
     expires_at_ms: int = Field(sa_column=_ms())
     used_at_ms: int | None = Field(default=None, sa_column=_ms(nullable=True))
-
-
-class Approval(BusinessBase, table=True):
-    """A two-person request: one person asks (``requested_by``, ``reason``), a different admin
-    approves or denies it before ``expires_at_ms``. ``kind`` is ``break_glass`` (a GLI-admin grant
-    of ``minutes``, at most 240) or ``extension`` (a range extension above its venue's cap);
-    ``subject`` is the request's JSON (what is to be done), ``result`` what was done."""
-
-    __tablename__ = "approval"
-    __table_args__ = (Index("ix_approval_status", "status", "requested_at_ms"),)
-
-    id: str = Field(primary_key=True, max_length=32)
-    kind: str = Field(max_length=16)
-    status: str = Field(default="pending", max_length=16)
-    organisation_id: str = Field(default="", max_length=32)
-    requested_by: str = Field(max_length=100)
-    requested_at_ms: int = Field(sa_column=_ms())
-    reason: str = Field(max_length=500)
-    subject: str = Field(default="{}")
-    expires_at_ms: int = Field(sa_column=_ms())
-    decided_by: str = Field(default="", max_length=100)
-    decided_at_ms: int | None = Field(default=None, sa_column=_ms(nullable=True))
-    result: str = Field(default="{}")
-
-
-class VenueExtensionCap(BusinessBase, table=True):
-    """The most numbers one emergency extension at a venue may hold without a second admin."""
-
-    __tablename__ = "venue_extension_cap"
-
-    venue_id: str = Field(primary_key=True, foreign_key="venue.id", max_length=32)
-    cap: int
-    set_at_ms: int = Field(sa_column=_ms())
-    set_by: str = Field(max_length=100)

@@ -43,7 +43,7 @@ from server.accounts.models import (
     TotpSecret,
     UserAccount,
 )
-from server.auth import ROLES, SYSTEM_ADMIN, FailureThrottle, Principal
+from server.auth import ROLES, SYSTEM_ADMIN, FailureThrottle, Principal, TokenRefused
 from server.context import Tombola, new_id
 from server.errors import Forbidden, InvalidRequest, NotFound
 from server.models import Organisation, Seller, Venue
@@ -773,7 +773,7 @@ def mfa_setup_user(app: Tombola, setup_token: str) -> str:
 
     try:
         claims = tokens.decode(app, setup_token, "mfa_setup")
-    except tokens.AccessRefused as exc:
+    except TokenRefused as exc:
         raise Unauthorized("the MFA set-up token is not valid or has expired; log in again") from exc
     return str(claims["sub"])
 

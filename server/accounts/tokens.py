@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import secrets
 import threading
 import uuid
@@ -33,6 +32,7 @@ import jwt
 from sqlalchemy import select
 
 from server.accounts.models import AuthSession, RoleGrant, UserAccount
+from server.auth import JWT_SHAPE, Principal, TokenRefused
 from server.context import Tombola
 
 ACCESS_TTL_S = 3600
@@ -40,8 +40,6 @@ MFA_SETUP_TTL_S = 600
 ALGORITHM = "HS256"
 REFRESH_PREFIX = "tmr_"
 RESET_PREFIX = "tmw_"
-#: the shape of a JWS compact serialisation whose header is a JSON object (``eyJ`` = ``{"``)
-JWT_SHAPE = re.compile(r"^eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
 
 USER = UserAccount.__table__  # type: ignore[attr-defined]
 SESSION = AuthSession.__table__  # type: ignore[attr-defined]
@@ -52,7 +50,7 @@ _key_cache: dict[str, bytes] = {}
 
 
 def looks_like_jwt(token: str) -> bool:
-    return len(token) < 8192 and JWT_SHAPE.match(token) is not None
+    return JWT_SHAPE.match(token) is not None
 
 
 def signing_key(app: Tombola) -> bytes:
@@ -144,50 +142,42 @@ def issue_mfa_setup_token(app: Tombola, user_id: str) -> str:
     return jwt.encode(claims, signing_key(app), algorithm=ALGORITHM)
 
 
-class AccessRefused(Exception):
-    """An access token that does not authenticate; ``reason`` is logged, ``user_id`` when known."""
-
-    def __init__(self, reason: str, user_id: str | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.user_id = user_id
-
-
 def decode(app: Tombola, token: str, typ: str) -> dict[str, Any]:
     """The claims of a token of type ``typ`` signed with this installation's key, checked against
-    the app's clock; :class:`AccessRefused` (``expired`` or ``bad_access_token``) otherwise."""
+    the app's clock; :class:`TokenRefused` (``expired`` or ``bad_access_token``) otherwise."""
     try:
         claims: dict[str, Any] = jwt.decode(
             token,
             signing_key(app),
             algorithms=[ALGORITHM],
-            options={"require": ["exp", "iat", "sub", "typ"], "verify_exp": False},
+            # exp and iat are checked below against the app's clock (tests move it; production: the system clock)
+            options={"require": ["exp", "iat", "sub", "typ"], "verify_exp": False, "verify_iat": False},
         )
     except jwt.PyJWTError as exc:
-        raise AccessRefused("bad_access_token") from exc
-    # exp against the app's clock (tests move it; production: the system clock)
+        raise TokenRefused("bad_access_token") from exc
     exp, iat, sub = claims.get("exp"), claims.get("iat"), claims.get("sub")
     if not isinstance(exp, int) or not isinstance(iat, int) or not isinstance(sub, str) or claims.get("typ") != typ:
-        raise AccessRefused("bad_access_token")
-    if app.now_ms() >= exp * 1000:
-        raise AccessRefused("expired", user_id=sub)
+        raise TokenRefused("bad_access_token")
+    now = app.now_ms()
+    if now >= exp * 1000:
+        raise TokenRefused("expired", user_id=sub)
+    if iat * 1000 > now + app.settings.clock_skew_ms:  # issued in the future: not by this installation's clock
+        raise TokenRefused("bad_access_token", user_id=sub)
     return claims
 
 
-def principal_of(app: Tombola, token: str) -> Any:
+def principal_of(app: Tombola, token: str) -> Principal:
     """The :class:`server.auth.Principal` of a valid access token of a live session of an active user.
 
     Raises:
-        AccessRefused: the token is invalid or expired, the session ended, the user is disabled or
+        TokenRefused: the token is invalid or expired, the session ended, the user is disabled or
             holds no live role.
     """
-    from server.auth import Principal
-
     claims = decode(app, token, "access")
     user_id = str(claims["sub"])
     session_id = claims.get("sid")
     if not isinstance(session_id, str):
-        raise AccessRefused("bad_access_token", user_id)
+        raise TokenRefused("bad_access_token", user_id)
     now = app.now_ms()
     with app.engine.connect() as conn:
         row = conn.execute(
@@ -196,19 +186,20 @@ def principal_of(app: Tombola, token: str) -> Any:
             .where(USER.c.id == user_id, SESSION.c.id == session_id)
         ).first()
         if row is None:
-            raise AccessRefused("bad_access_token", user_id)
+            raise TokenRefused("bad_access_token", user_id)
         if row.status != "active":
-            raise AccessRefused("user_disabled", user_id)
+            raise TokenRefused("user_disabled", user_id)
         if row.revoked_at_ms is not None or row.expires_at_ms <= now:
-            raise AccessRefused("session_ended", user_id)
+            raise TokenRefused("session_ended", user_id)
         grants = conn.execute(select(GRANT).where(GRANT.c.user_id == user_id, GRANT.c.revoked_at_ms.is_(None))).all()
     access = access_of(list(grants), now)
     if access is None:
-        raise AccessRefused("unknown_role", user_id)
+        raise TokenRefused("unknown_role", user_id)
     return Principal(
         id=f"user:{user_id}",
         role=access.role,
         tenant=access.org,
         via="break_glass" if access.break_glass else "user",
+        token_id=session_id,
         venues=access.venues,
     )

@@ -33,6 +33,7 @@ from server.errors import (
 from server.models import Device, DeviceAnchor, EnrollmentCode, Sale
 from server.raffles.service import get_raffle, get_venue, grant_refusal, issuer, list_raffles, raffle_info
 from server.sellers.service import roster
+from server.two_person import check_extension_cap
 from sync_protocol.messages import EnrollmentRequest, EnrollmentResponse, RangeGrant
 from sync_protocol.signing import b64u_encode, key_id_for
 
@@ -271,10 +272,13 @@ def void_remainder(app: Tombola, device_id: str, raffle_id: str, reason: str) ->
     return {"device_id": device_id, "raffle_id": raffle_id, "grants_voided": voided}
 
 
-def extend_device(app: Tombola, device_id: str, raffle_id: str, numbers: int, reason: str) -> RangeGrant:
+def extend_device(
+    app: Tombola, device_id: str, raffle_id: str, numbers: int, reason: str, *, approval_id: str = ""
+) -> RangeGrant:
     """An admin's emergency extension: a grant of exactly ``numbers`` at once, delivered on the
     device's next sync; more than the raffle has left is refused (``not_enough_numbers``, with the
-    count ``left``), never cut short."""
+    count ``left``), never cut short. Above the venue's cap it needs ``approval_id``, a second
+    admin's approval (``second_approval_required``; :mod:`server.two_person`)."""
     device = get_device(app, device_id)
     if device["status"] != "active":
         raise DeviceRevoked(f"device {device_id} is revoked")
@@ -285,6 +289,7 @@ def extend_device(app: Tombola, device_id: str, raffle_id: str, numbers: int, re
     raffle = get_raffle(app, raffle_id)
     if raffle["venue_id"] != device["venue_id"]:
         raise InvalidRequest(f"raffle {raffle_id} is not sold at the device's venue")
+    check_extension_cap(app, device["venue_id"], device_id, raffle_id, numbers, approval_id)
     return app.core.issue_grant(
         raffle_id, device_id, numbers=numbers, kind="extension", reason=reason, enforce_cap=False, exact=True
     )
