@@ -5,6 +5,7 @@
 #   make test   install, start PostgreSQL, then ruff, mypy, import-linter and pytest
 #   make lint   the three linters only
 #   make bench  the benchmarks in bench/ at small sizes
+#   make openapi  rewrite docs/openapi.json from the routes (a test fails while it is stale)
 #   make clean  remove var/ and caches (keeps .venv)
 
 SHELL := bash
@@ -19,10 +20,10 @@ PORT ?= 8000
 # SQLAlchemy URL base of the PostgreSQL server that scripts/pg-setup.sh prepares for the tests.
 TOMBOLA_TEST_PG_DSN ?= postgresql+psycopg://tombola_test:tombola_test@127.0.0.1:5432/
 
-.PHONY: help venv init run pg test lint bench clean
+.PHONY: help venv init run pg test lint bench clean openapi
 
 help:
-	@echo "make run | test | lint | bench | clean | venv | init | pg"
+	@echo "make run | test | lint | bench | clean | venv | init | pg | openapi"
 
 venv:
 	bash scripts/bootstrap.sh
@@ -52,6 +53,10 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+# The committed OpenAPI document (deterministic: sorted keys); tests/server/test_openapi.py compares.
+openapi: venv
+	$(BIN)/python -m server.openapi docs/openapi.json
 
 # Benchmarks read TOMBOLA_BENCH_SIZE (small here) and may write results to bench/out/.
 bench: venv

@@ -23,6 +23,8 @@ from server import audit
 from server.accounts.endpoints import auth_router, users_router
 from server.config import Settings
 from server.context import Tombola
+from server.contract import Health, malformed
+from server.contract import install as install_openapi
 from server.deps import AdminDep, audit_scope_of
 from server.draws.endpoints import router as public_draw_router
 from server.endpoints import admin_router, cancel_through_service, device_router, interface_router
@@ -164,6 +166,7 @@ def create_app(settings: Settings | None = None, tombola: Tombola | None = None)
     # (served under /static-offline-docs), never from a CDN: the system is offline-first.
     app = FastAPIOffline(title="Tombola", version="0.1.0", lifespan=lifespan)
     app.state.tombola = tombola
+    install_openapi(app)  # /openapi.json: the whole contract, committed as docs/openapi.json
 
     @app.exception_handler(TombolaError)
     async def tombola_error(_: Request, exc: TombolaError) -> JSONResponse:
@@ -172,10 +175,8 @@ def create_app(settings: Settings | None = None, tombola: Tombola | None = None)
         return JSONResponse(exc.to_dict(), status_code=exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
-        where = ".".join(str(p) for p in first["loc"])
-        return JSONResponse({"error": "malformed", "detail": f"{where}: {first['msg']}", "field": where}, 422)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse(malformed(exc.errors(), request.headers.get("content-type")), 422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -203,8 +204,9 @@ def create_app(settings: Settings | None = None, tombola: Tombola | None = None)
         err = Conflict("the request conflicts with what the server holds")
         return JSONResponse(err.to_dict(), status_code=err.status)
 
-    @app.get("/healthz")
+    @app.get("/healthz", response_model=Health, tags=["operations"])
     def healthz() -> dict[str, str]:
+        """Liveness: the process answers (a load balancer's probe)."""
         return {"status": "ok"}
 
     app.dependency_overrides[get_core] = lambda: app.state.tombola.core

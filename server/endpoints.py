@@ -14,21 +14,23 @@ from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from server import jurisdictions
+from server import jurisdictions, schemas
+from server.contract import ERROR_RESPONSES, json_body, raw_body
 from server.deps import AdminDep, AppDep
 from server.enrollment import service as enrollment
 from server.errors import InvalidRequest
 from server.events import service as device_events
+from server.events.models import DeviceEventOut
 from server.raffles import service as raffles
 from server.reconcile import service as reconcile
 from server.sync import service as sync
 from sync_protocol.bounds import INT32_MAX, NO_NUL, Millis, Text32, Text64, Text500
-from sync_protocol.messages import EnrollmentRequest, SyncBatch
+from sync_protocol.messages import EnrollmentRequest, EnrollmentResponse, RangeGrant, SyncAck, SyncBatch
 from sync_protocol.strict_json import loads_strict
 
-device_router = APIRouter(prefix="/v1", tags=["devices"])
-admin_router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[AdminDep])
-interface_router = APIRouter(tags=["interface"])
+device_router = APIRouter(prefix="/v1", tags=["devices"], responses=ERROR_RESPONSES)
+admin_router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[AdminDep], responses=ERROR_RESPONSES)
+interface_router = APIRouter(tags=["interface"], responses=ERROR_RESPONSES)
 
 
 async def _json(request: Request) -> Any:
@@ -36,7 +38,13 @@ async def _json(request: Request) -> Any:
     return loads_strict(await request.body())
 
 
-@device_router.post("/devices/enroll", status_code=201)
+@device_router.post(
+    "/devices/enroll",
+    status_code=201,
+    response_model=EnrollmentResponse,
+    response_model_exclude_none=True,
+    openapi_extra=json_body(EnrollmentRequest, "the signed request (docs/sync-protocol.md, enrollment)"),
+)
 async def enroll_device(request: Request, app: AppDep) -> dict[str, Any]:
     """A device trades a one-time code and its public key for its identity and grants."""
     enroll_request = EnrollmentRequest.from_dict(await _json(request))
@@ -44,7 +52,12 @@ async def enroll_device(request: Request, app: AppDep) -> dict[str, Any]:
     return response.to_dict()
 
 
-@device_router.post("/sync")
+@device_router.post(
+    "/sync",
+    response_model=SyncAck,
+    response_model_exclude_none=True,
+    openapi_extra=json_body(SyncBatch, "a signed batch of chain records (docs/sync-protocol.md)"),
+)
 async def sync_device(request: Request, app: AppDep) -> dict[str, Any]:
     """Upload a signed batch of records; get the acknowledgement, grants, raffles and time."""
     batch = SyncBatch.from_dict(await _json(request))
@@ -52,7 +65,12 @@ async def sync_device(request: Request, app: AppDep) -> dict[str, Any]:
     return ack.to_dict()
 
 
-@device_router.post("/ingest", dependencies=[AdminDep])
+@device_router.post(
+    "/ingest",
+    dependencies=[AdminDep],
+    response_model=schemas.IngestResult,
+    openapi_extra=raw_body("a device's export file (NDJSON: header, records, signed trailer)", "application/x-ndjson"),
+)
 async def ingest_export(request: Request, app: AppDep) -> dict[str, Any]:
     """Nightly reconciliation: the body is a device's NDJSON export file."""
     with tempfile.NamedTemporaryFile(suffix=".ndjson", delete=False) as fh:
@@ -77,7 +95,7 @@ Bundle = tuple[Annotated[int, Field(ge=1, le=1000)], Annotated[int, Field(ge=0, 
 
 
 class VenueCreate(BaseModel):
-    name: Name
+    name: Name = Field(description="the venue's name, as receipts print it")
 
 
 class RaffleCreateBody(BaseModel):
@@ -101,17 +119,18 @@ class RaffleCreateBody(BaseModel):
 
 
 class ExtendBody(BaseModel):
-    raffle_id: Text32
-    numbers: int = Field(ge=1, le=100_000)
-    reason: Text500 = Field(min_length=1)
+    raffle_id: Text32 = Field(description="the raffle to extend the device's numbers of")
+    numbers: int = Field(ge=1, le=100_000, description="exactly how many numbers the extension grants")
+    reason: Text500 = Field(min_length=1, description="why (logged)")
 
 
 class RevokeBody(BaseModel):
     reason: Text500 = Field(min_length=1, description="Why the device is revoked (lost, stolen, retired); logged")
 
 
-@admin_router.post("/venues", status_code=201)
+@admin_router.post("/venues", status_code=201, response_model=schemas.Venue)
 def create_venue(body: VenueCreate, app: AppDep) -> dict[str, Any]:
+    """Add a venue to the installation's organisation."""
     return raffles.create_venue(app, body.name)
 
 
@@ -152,17 +171,19 @@ def reconciliation(raffle_id: IdPath, app: AppDep) -> dict[str, Any]:
     return reconcile.report(app, raffle_id)
 
 
-@admin_router.post("/venues/{venue_id}/enrollment-codes", status_code=201)
+@admin_router.post("/venues/{venue_id}/enrollment-codes", status_code=201, response_model=schemas.EnrollmentCode)
 def enrollment_code(venue_id: IdPath, app: AppDep) -> dict[str, Any]:
+    """A one-time code that enrolls one device at the venue (shown once)."""
     return enrollment.create_enrollment_code(app, venue_id)
 
 
-@admin_router.get("/devices")
+@admin_router.get("/devices", response_model=list[schemas.Device])
 def list_devices(app: AppDep, venue_id: IdQuery = None) -> list[dict[str, Any]]:
+    """Enrolled devices, of one venue if given, in enrollment order."""
     return enrollment.list_devices(app, venue_id)
 
 
-@admin_router.get("/devices/{device_id}/events")
+@admin_router.get("/devices/{device_id}/events", response_model=list[DeviceEventOut])
 def list_device_events(
     device_id: IdPath,
     app: AppDep,
@@ -174,23 +195,29 @@ def list_device_events(
     return device_events.list_events(app, device_id, since=since, type=type, limit=limit)
 
 
-@admin_router.post("/devices/{device_id}/revoke")
+@admin_router.post("/devices/{device_id}/revoke", response_model=schemas.RevokedDevice)
 def revoke_device(device_id: IdPath, body: RevokeBody, app: AppDep) -> dict[str, Any]:
+    """Revoke a device: its syncs are refused and its grants' unsold numbers voided (idempotent)."""
     return enrollment.revoke_device(app, device_id, body.reason)
 
 
-@admin_router.post("/devices/{device_id}/extend", status_code=201)
+@admin_router.post(
+    "/devices/{device_id}/extend", status_code=201, response_model=RangeGrant, response_model_exclude_none=True
+)
 def extend_device(device_id: IdPath, body: ExtendBody, app: AppDep) -> dict[str, Any]:
+    """An emergency extension: a grant of exactly ``numbers``, delivered at the device's next sync."""
     grant = enrollment.extend_device(app, device_id, body.raffle_id, body.numbers, body.reason)
     return grant.to_dict()
 
 
 class ReasonBody(BaseModel):
-    reason: str = Field(min_length=1, max_length=500)
+    reason: str = Field(min_length=1, max_length=500, pattern=NO_NUL, description="why (logged)")
 
 
 class VoidRemainderBody(ReasonBody):
-    raffle_id: str = Field(min_length=1, max_length=64)
+    raffle_id: str = Field(
+        min_length=1, max_length=64, pattern=NO_NUL, description="the raffle whose remainder to void"
+    )
 
 
 @admin_router.post("/raffles/{raffle_id}/cancel")
@@ -199,8 +226,8 @@ def cancel_raffle(raffle_id: str, body: ReasonBody, app: AppDep) -> dict[str, An
     return raffles.cancel_raffle(app, raffle_id, body.reason)
 
 
-@admin_router.post("/devices/{device_id}/void-remainder")
-def void_remainder(device_id: str, body: VoidRemainderBody, app: AppDep) -> dict[str, Any]:
+@admin_router.post("/devices/{device_id}/void-remainder", response_model=schemas.RemainderVoided)
+def void_remainder(device_id: IdPath, body: VoidRemainderBody, app: AppDep) -> dict[str, Any]:
     """Void a lost device's unsynced remainder of a raffle so its draw can go ahead."""
     return enrollment.void_remainder(app, device_id, body.raffle_id, body.reason)
 
@@ -212,7 +239,7 @@ def cancel_through_service(app: AppDep) -> Callable[[str, str], dict[str, Any]]:
     return lambda raffle_id, reason: raffles.cancel_raffle(app, raffle_id, reason)["draw"]
 
 
-@interface_router.post("/raffle/{raffle_id}/tickets/generate")
+@interface_router.post("/raffle/{raffle_id}/tickets/generate", response_model=schemas.GeneratedTickets)
 def generate_tickets(
     raffle_id: IdPath, app: AppDep, quantity: Annotated[int, Query(ge=1, le=100)] = 1
 ) -> dict[str, list[str]]:

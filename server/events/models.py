@@ -7,6 +7,10 @@ is (``sync_protocol.messages.events``), so both backends store what one accepts.
 
 from __future__ import annotations
 
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic import Field as PField
 from sqlalchemy import BigInteger, Column, Index
 from sqlmodel import Field
 
@@ -37,3 +41,21 @@ class DeviceEvent(BusinessBase, table=True):
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
     received_at_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class DeviceEventOut(BaseModel):
+    """A device event as ``GET /v1/admin/devices/{device_id}/events`` lists it (docs/sync-protocol.md 19)."""
+
+    device_id: str
+    seq: int = PField(description="the event's place in the device's event chain")
+    event_id: str
+    type: str = PField(description="the event type (sync_protocol.messages.events.EVENT_TYPES)")
+    detail: dict[str, Any] = PField(description="at most 8 members of at most 200 characters")
+    seller_id: str = PField(description="the signed-in seller, if any")
+    device_time_ms: int = PField(description="the device's clock when it happened (Unix ms)")
+    anchor_ms: int = PField(description="the server time the device last received")
+    elapsed_ms: int = PField(description="monotonic time since that anchor")
+    occurred_at_ms: int = PField(description="anchor_ms + elapsed_ms: when it happened on the server's clock")
+    prev_hash: str
+    hash: str
+    received_at_ms: int
