@@ -37,7 +37,7 @@ from gli_core.draw.selection import DrawTicket
 from gli_core.draw.service import DEFAULT_PRIZE_TABLE, DrawService, VrfSigner
 from gli_core.draw.verify import verify_proof
 from gli_core.draw.vrf import VrfPublicKey
-from gli_core.errors import RaffleNotFound, RaffleNotOpen
+from gli_core.errors import RaffleNotOpen
 from gli_core.hsm import Hsm, HsmConfig, HsmUnavailable, init_hsm, open_hsm
 from gli_core.models import RngCall as RngCallRow
 from gli_core.registry import (
@@ -477,12 +477,16 @@ class Core:
         """The raffle's draw state as recorded (``DRAWN``, ``PUBLISHED``...), read only: unlike
         :meth:`draw_status` the clock is not followed, nothing is written and no key is read.
         ``None`` when this core has no draw engine or the raffle no draw."""
+        version = self.draw_version(raffle_id)
+        return version[0] if version is not None else None
+
+    def draw_version(self, raffle_id: str) -> tuple[str, int] | None:
+        """The recorded draw state and the time of its last change (a transition, a redraw), read
+        from two small columns (never the proof): what a cache of published results is keyed by.
+        ``None`` when this core has no draw engine or the raffle no draw."""
         if self.draws is None:
             return None
-        try:
-            return str(self.draws._row(raffle_id).state)
-        except RaffleNotFound:
-            return None
+        return self.draws.version(raffle_id)
 
     def validate_ticket(self, ticket_id: str, code: str | None = None) -> tuple[TicketView, bool]:
         """The ticket and whether it is valid: sold (not voided) and, if given, the code matches

@@ -49,8 +49,9 @@ class Settings(BaseSettings):
     #: without forwarding the scheme); over https the header is sent anyway
     hsts: bool = False
     #: where rate limits are counted so every server process sees them: ``database`` (the business
-    #: database), a ``limits`` storage URI (``redis://host:6379``), or ``memory://`` (one process)
-    rate_limit_storage: str = "database"
+    #: database), a ``limits`` storage URI (``redis://host:6379``), ``memory://`` (one process), or
+    #: ``auto``: the database on PostgreSQL, memory on SQLite (served by one process)
+    rate_limit_storage: str = "auto"
     #: what one client address may ask of the public ticket check (a ``limits`` rate)
     ticket_check_rate: str = "60/minute"
     # Online sales (docs/online-sales.md, docs/operations.md): Stripe's secret API key and the

@@ -5,7 +5,10 @@ balancer); a limit kept in each process's memory would let a client through N ti
 limits live where every process looks: by default the business database
 (:class:`DatabaseStorage`, table ``rate_limit``), else any store ``limits`` knows
 (``TOMBOLA_RATE_LIMIT_STORAGE=redis://host:6379``, ``memcached://...``), or ``memory://`` for a
-single process that wants no write per request.
+single process that wants no write per request. The default, ``auto``, is the database on
+PostgreSQL and memory on SQLite: an SQLite installation is served by one process (``tombola serve``
+refuses more workers on it), and a durable write per public request would cap its throughput at
+the disk's fsync rate. On PostgreSQL the counting transaction does not wait for the WAL flush.
 
 :class:`DatabaseStorage` is a ``limits`` storage with fixed windows: one row per limit key and
 window, counted up by a single ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` (SQLite and
@@ -61,6 +64,7 @@ class DatabaseStorage(Storage):
     def __init__(self, engine: Engine) -> None:
         super().__init__(uri=None, wrap_exceptions=False)
         self.engine = engine
+        self._postgresql = engine.dialect.name == "postgresql"
         dialect = {"postgresql": postgresql, "sqlite": sqlite}[engine.dialect.name]
         stmt = dialect.insert(RATE_LIMIT)
         # The stored window has ended (its end is not after now): a new one starts with this hit.
@@ -80,6 +84,9 @@ class DatabaseStorage(Storage):
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
         now = _now_ms()
         with self.engine.begin() as conn:
+            if self._postgresql:
+                # a counter lost to a crash costs nothing: do not wait for the WAL flush
+                conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
             hits = conn.execute(
                 self._incr,
                 {"key": key[:KEY_MAX], "window_end_ms": now + expiry * 1000, "hits": amount, "now_ms": now},
@@ -130,7 +137,11 @@ class SharedLimiter:
 
     @classmethod
     def open(cls, spec: str, engine: Engine) -> SharedLimiter:
-        """``spec`` ``database`` (the business database ``engine``) or a ``limits`` storage URI."""
+        """``spec`` ``database`` (the business database ``engine``), ``auto`` (the database when it
+        is PostgreSQL, which several processes share; memory with SQLite, which one process serves)
+        or a ``limits`` storage URI."""
+        if spec == "auto":
+            spec = "database" if engine.dialect.name == "postgresql" else "memory://"
         if spec in ("", "database"):
             return cls(DatabaseStorage(engine))
         storage = storage_from_string(spec)

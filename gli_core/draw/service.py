@@ -21,7 +21,7 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import orjson
-from sqlalchemy import Engine, and_, insert, select, update
+from sqlalchemy import Engine, and_, bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 
 from gli_core import merkle
@@ -93,6 +93,7 @@ class VrfSigner:
 
 #: frozen ticket trees a draw service keeps (the latest raffles asked about)
 _TREES_KEPT = 4
+_VERSION = select(DRAW.c.state, DRAW.c.updated_at_ms).where(DRAW.c.raffle_id == bindparam("raffle_id"))
 
 
 class DrawService:
@@ -195,6 +196,12 @@ class DrawService:
         if row is None:
             raise RaffleNotFound(f"raffle {raffle_id} has no draw in the core")
         return row
+
+    def version(self, raffle_id: str) -> tuple[str, int] | None:
+        """(state, updated_at_ms) as recorded, or None: no proof read, the clock not followed."""
+        with self.engine.connect() as conn:
+            row = conn.execute(_VERSION, {"raffle_id": raffle_id}).first()
+        return (str(row.state), int(row.updated_at_ms)) if row is not None else None
 
     def state(self, raffle_id: str) -> DrawState:
         """The state as of now (a raffle whose sales time has come or passed moves on first)."""

@@ -10,6 +10,7 @@ the draw with ``tombola verify-draw PROOF`` (``docs/draw-proof.md``).
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from sqlalchemy import select
@@ -21,6 +22,7 @@ from server.models import Raffle, Venue
 RAFFLE = Raffle.__table__  # type: ignore[attr-defined]
 VENUE = Venue.__table__  # type: ignore[attr-defined]
 PUBLISHED = "PUBLISHED"
+_CACHE_KEPT = 64
 _RAFFLE_AND_VENUE = select(
     RAFFLE.c.id, RAFFLE.c.name, RAFFLE.c.currency, RAFFLE.c.sales_close_at_ms, VENUE.c.name.label("venue_name")
 ).join(VENUE, VENUE.c.id == RAFFLE.c.venue_id)
@@ -30,16 +32,44 @@ def _not_published(raffle_id: str) -> NotFound:
     return NotFound(f"raffle {raffle_id} has no published draw results (yet)")
 
 
+class _Cache:
+    """Public results by raffle, each kept with the draw's version (state, time of its last change)
+    it was built from: a published draw changes only by a redraw, which moves that time, so an
+    answer costs one two-column read of the draw row instead of parsing the proof."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._kept: dict[str, tuple[tuple[str, int], dict[str, Any]]] = {}
+
+    def get(self, raffle_id: str, version: tuple[str, int]) -> dict[str, Any] | None:
+        kept = self._kept.get(raffle_id)
+        return kept[1] if kept is not None and kept[0] == version else None
+
+    def put(self, raffle_id: str, version: tuple[str, int], results: dict[str, Any]) -> None:
+        with self._lock:
+            while len(self._kept) >= _CACHE_KEPT and raffle_id not in self._kept:
+                self._kept.pop(next(iter(self._kept)))
+            self._kept[raffle_id] = (version, results)
+
+
+_cache = _Cache()
+
+
 def published_results(app: Tombola, raffle_id: str) -> dict[str, Any]:
     """The public results of ``raffle_id``'s published draw, or 404 ``not_found``."""
-    if app.core.recorded_draw_state(raffle_id) != PUBLISHED:
+    version = app.core.draw_version(raffle_id)
+    if version is None or version[0] != PUBLISHED:
         raise _not_published(raffle_id)
+    key = f"{id(app.core)}:{raffle_id}"  # one cache per process, shared by every app over its own core
+    cached = _cache.get(key, version)
+    if cached is not None:
+        return cached
     with app.engine.connect() as conn:
         raffle = conn.execute(_RAFFLE_AND_VENUE.where(RAFFLE.c.id == raffle_id)).first()
     if raffle is None:
         raise _not_published(raffle_id)
     results = app.core.draw_results(raffle_id)
-    return {
+    public = {
         "raffle_id": raffle_id,
         "raffle_name": raffle.name,
         "venue_name": raffle.venue_name,
@@ -51,6 +81,8 @@ def published_results(app: Tombola, raffle_id: str) -> dict[str, Any]:
         "proof_sha256": results["proof_sha256"],
         "proof_url": f"/draws/{raffle_id}/proof",
     }
+    _cache.put(key, version, public)
+    return public
 
 
 def _prize(w: dict[str, Any]) -> dict[str, Any]:

@@ -60,7 +60,7 @@ class PrizeTier(BaseModel):
         return self.model_dump(exclude_none=True)
 
 
-class RaffleCreateBody(BaseModel):
+class AdminRaffleCreate(BaseModel):
     venue_id: Text32
     name: Name
     price_cents: int = Field(ge=0, le=INT32_MAX)
@@ -170,7 +170,7 @@ def _view(raffle: dict[str, Any]) -> dict[str, Any]:
 
 
 @admin_raffles.post("", status_code=201, response_model=RaffleOut)
-def create_raffle(body: RaffleCreateBody, app: AppDep, who: Manager) -> dict[str, Any]:
+def create_raffle(body: AdminRaffleCreate, app: AppDep, who: Manager) -> dict[str, Any]:
     """Create a raffle at a venue the caller manages (its terms checked against its jurisdiction)."""
     raffles.require_visible_venue(app, who, body.venue_id)
     raffle = raffles.create_raffle(

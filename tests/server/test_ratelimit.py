@@ -20,8 +20,8 @@ from tests.support.postgres import DbUrls
 def test_two_servers_share_one_limit(db_backend: DbUrls, tmp_path: Path, clock: FakeClock) -> None:
     """Two Tombola instances over the same business database (two processes' worth of engines and
     limiters) count one client together: the sixth hit is refused whichever server takes it."""
-    first = open_tombola(tmp_path / "a", db_backend, clock)
-    second = open_tombola(tmp_path / "b", db_backend, clock)
+    first = open_tombola(tmp_path / "a", db_backend, clock, rate_limit_storage="database")
+    second = open_tombola(tmp_path / "b", db_backend, clock, rate_limit_storage="database")
     try:
         servers = [first.limiter, second.limiter]
         admitted = [servers[i % 2].hit("ticket-check", "5/minute", "203.0.113.7") for i in range(8)]
@@ -93,3 +93,11 @@ def test_memory_store_can_be_chosen(db_backend: DbUrls, tmp_path: Path) -> None:
         assert not app.limiter.hit("x", "1/minute", "c")
     finally:
         app.close()
+
+
+def test_auto_counts_in_postgresql_and_in_memory_on_sqlite(tombola: Tombola, db_backend: DbUrls) -> None:
+    """PostgreSQL installations run several processes: the database. SQLite is served by one
+    process: memory, with no durable write per public request."""
+    assert tombola.settings.rate_limit_storage == "auto"
+    shared = isinstance(tombola.limiter.storage, DatabaseStorage)
+    assert shared == (db_backend.backend == "postgresql")
