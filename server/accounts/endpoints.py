@@ -222,13 +222,17 @@ class UserView(BaseModel):
     last_login_at_ms: int | None
 
 
-def _managed(app: Any, principal: Principal, user_id: str) -> dict[str, Any]:
-    """The user, when ``principal`` may manage it; another tenant's user is ``not_found``."""
-    user = service.get_user(app, user_id)
+async def _managed(user_id: IdPath, principal: Manager, app: AppDep) -> Principal:
+    """The caller, when it may manage the user of the path; another tenant's user is ``not_found``.
+    A dependency, so the rule is judged before the body is."""
+    user = await run_in_threadpool(service.get_user, app, user_id)
     if principal.tenant is not None and user["organisation_id"] != principal.tenant:
         raise NotFound(f"no user {user_id}")
     service.check_may_manage(principal, user["role"] or "", user["organisation_id"] or "")
-    return user
+    return principal
+
+
+UserManager = Annotated[Principal, Depends(_managed)]
 
 
 @users_router.post("/users", status_code=201, response_model=UserView)
@@ -254,8 +258,7 @@ def list_users(principal: Manager, app: AppDep) -> list[dict[str, Any]]:
 
 
 @users_router.put("/users/{user_id}/role", response_model=UserView)
-def set_role(user_id: IdPath, body: RoleBody, principal: Manager, app: AppDep) -> dict[str, Any]:
-    _managed(app, principal, user_id)
+def set_role(user_id: IdPath, body: RoleBody, principal: UserManager, app: AppDep) -> dict[str, Any]:
     service.check_may_manage(principal, body.role, body.organisation_id)
     return service.set_role(
         app, user_id, role=body.role, organisation_id=body.organisation_id, venue_ids=body.venue_ids, by=principal.id
@@ -263,14 +266,12 @@ def set_role(user_id: IdPath, body: RoleBody, principal: Manager, app: AppDep) -
 
 
 @users_router.post("/users/{user_id}/disable", response_model=UserView)
-def disable_user(user_id: IdPath, body: ReasonBody, principal: Manager, app: AppDep) -> dict[str, Any]:
-    _managed(app, principal, user_id)
+def disable_user(user_id: IdPath, body: ReasonBody, principal: UserManager, app: AppDep) -> dict[str, Any]:
     return service.disable_user(app, user_id, reason=body.reason, by=principal.id)
 
 
 @users_router.post("/users/{user_id}/mfa-reset", response_model=UserView)
-def mfa_reset(user_id: IdPath, principal: Manager, app: AppDep) -> dict[str, Any]:
-    _managed(app, principal, user_id)
+def mfa_reset(user_id: IdPath, principal: UserManager, app: AppDep) -> dict[str, Any]:
     return service.mfa_reset(app, user_id, by=principal.id)
 
 
