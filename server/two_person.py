@@ -76,7 +76,7 @@ def check_extension_cap(
             return
     raise SecondApprovalRequired(
         f"an extension of {numbers} numbers is above venue {venue_id}'s cap of {cap}: ask for it "
-        f"(POST /v1/admin/devices/{device_id}/extension-requests or tombola device extend-request) "
+        f"(POST /v1/admin/devices/{device_id}/extension-requests or tombola approval extension) "
         "and have a second admin approve it",
         cap=cap,
     )

@@ -2,6 +2,7 @@
 
 One module per command group (``setup``: init, serve, demo; ``venues``; ``raffles``; ``devices``;
 ``records``: ingest, report, tickets; ``draws``: draw and verify-draw; ``compliance``; ``access``;
+``users``: user and approval;
 ``audit``: audit and keys), one handler per subcommand, each calling the one service function of
 its state change. Shared helpers live in :mod:`server.cli._common`. :func:`main` catches
 :class:`~sync_protocol.errors.TombolaError` once and prints ``code: detail``. Everything acts on
@@ -14,7 +15,7 @@ import sys
 
 import click
 
-from server.cli import access, audit, compliance, devices, draws, records, sellers, setup, venues
+from server.cli import access, audit, compliance, devices, draws, records, sellers, setup, users, venues
 from server.cli import raffles as raffle_commands
 from server.cli import reports as _reports  # noqa: F401 - adds its commands to `tombola report`
 from sync_protocol.errors import EXIT_REFUSED, EXIT_USAGE, TombolaError
@@ -40,6 +41,8 @@ for command in (
     draws.verify_draw,
     compliance.compliance,
     access.access_group,
+    users.user_group,
+    users.approval_group,
     audit.audit_group,
     audit.keys_group,
 ):

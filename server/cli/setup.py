@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from gli_core.api import init_hsm
+from server.accounts.demo import logins_text, seed_demo_accounts
 from server.cli._common import _emit, json_option, prices_text, with_app
 from server.config import Settings
 from server.context import Tombola
@@ -123,6 +124,8 @@ def demo(app: Tombola, as_json: bool) -> None:
             ),
         )
     code = enrollment.create_enrollment_code(app, venue["id"])
+    logins = seed_demo_accounts(app, venue["id"])  # one person per role (docs/accounts.md)
+    kept = _shown(app.settings.home / "demo-logins.json")
     url = app.settings.url()
     key = _grant_key(app)["key_id"]
     pos_db = app.settings.home / "pos-demo.db"
@@ -133,6 +136,7 @@ def demo(app: Tombola, as_json: bool) -> None:
         "code": code["code"],
         "server": url,
         "grant_key": key,
+        "logins": logins,
         "pos_db": str(pos_db),
         "pos_db_device_id": enrolled_as,
     }
@@ -160,6 +164,9 @@ Demo data: venue {venue["id"]} "Demo Hall", raffle {raffle["id"]} "{raffle["name
 The POS sells offline: stop the server, keep selling, start it again and sync.
 The POS app (Kivy, a window on this desktop; it syncs in the background):
   .venv/bin/tombola-pos --db {db} app
+
+Logins, one per role (POST {url}/auth/login with email, password and totp; kept in {kept}):
+{logins_text(logins)}
 
 Everything above is in the tamper-evident audit log (docs/audit-log.md):
   .venv/bin/tombola audit tail --limit 5
