@@ -350,13 +350,20 @@ class AuditLog:
         type_prefix: str | None = None,
         after: int = -1,
         limit: int = 100,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
     ) -> list[tuple[int, str]]:
-        """``(index, leaf data)`` of entries after ``after``, optionally of one tenant or type family."""
+        """``(index, leaf data)`` of entries after ``after``, optionally of one tenant or type family,
+        and with ``time_ms`` in ``[since_ms, until_ms)``."""
         query = select(ENTRY.c.idx, ENTRY.c.data).where(ENTRY.c.idx > after)
         if tenant is not None:
             query = query.where(ENTRY.c.tenant == tenant)
         if type_prefix:
             query = query.where(ENTRY.c.type.startswith(type_prefix))
+        if since_ms is not None:
+            query = query.where(ENTRY.c.time_ms >= since_ms)
+        if until_ms is not None:
+            query = query.where(ENTRY.c.time_ms < until_ms)
         with self.engine.connect() as conn:
             return [(int(i), d) for i, d in conn.execute(query.order_by(ENTRY.c.idx).limit(limit))]
 
