@@ -53,11 +53,15 @@ def report_drawing(app: Tombola, raffle: str, as_json: bool) -> None:
 @click.option("--raffle", default=None)
 @_from
 @_to
+@click.option("--kind", type=click.Choice(service.EXCEPTION_KINDS), default=None, help="Only this exception.")
 @_json
 @with_app
-def report_exceptions(app: Tombola, raffle: str | None, since: str | None, until: str | None, as_json: bool) -> None:
-    """GLI-31 exception report: voids and rejected records."""
-    _print(service.exceptions(app, INSTALLATION_ADMIN, raffle=raffle, since=since, until=until), as_json)
+def report_exceptions(
+    app: Tombola, raffle: str | None, since: str | None, until: str | None, kind: str | None, as_json: bool
+) -> None:
+    """GLI-31 exception report: voids, rejections, extensions, two-person requests, break-glass,
+    redraws, revocations and voided remainders (audit events with their log index)."""
+    _print(service.exceptions(app, INSTALLATION_ADMIN, raffle=raffle, since=since, until=until, kind=kind), as_json)
 
 
 @report.command("voided-numbers")
