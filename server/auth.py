@@ -1,13 +1,16 @@
 """Who calls the HTTP API: principals, roles, API tokens and break-glass access.
 
-A request carries ``Authorization: Bearer <token>``. Two kinds of token authenticate:
+A request carries ``Authorization: Bearer <token>``. Three kinds of token authenticate:
 
 * the **installation admin token** (``TOMBOLA_ADMIN_TOKEN`` or ``var/admin-token``): principal
   ``user:admin``, role ``admin``, installation-wide — the system admin;
 * an **API token** (``tmb_`` + 32 random bytes, URL-safe base64) from the ``api_token`` table:
   a role of :data:`ROLES`, installation-wide (``tenant`` ``""``) or bound to one organisation
   (the audit log's tenant). Only its SHA-256 is stored; the token is found by that hash, so
-  nothing of the token is compared byte by byte. Principal ``user:<token id>``.
+  nothing of the token is compared byte by byte. Principal ``user:<token id>``;
+* a **person's access token** (a JWT from ``POST /auth/login``), read by :mod:`server.accounts`
+  (which registers its reader with :func:`set_user_token_reader`): principal ``user:<user id>``,
+  the role, organisation and venues of the person's grants as they are now (``docs/accounts.md``).
 
 A refused authentication (no token, unknown, revoked, expired) answers 401 ``unauthorized``
 and logs ``auth.login_failed`` with the reason, the path and the client address — at most

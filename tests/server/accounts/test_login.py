@@ -179,7 +179,7 @@ def test_lockout_backs_off_and_holds_across_processes(client: TestClient, tombol
         assert login(client, "cust@example.org", "Wrong-Password-1").json()["error"] == "login_failed"
     locked = login(client, "cust@example.org", "Wrong-Password-1")
     assert locked.status_code == 429 and locked.json()["error"] == "account_locked"
-    assert locked.json()["retry_after_s"] == 60
+    assert locked.json()["retry_after_s"] == 60 and locked.headers["Retry-After"] == "60"
     # the right password does not open a locked account
     still = login(client, "cust@example.org")
     assert still.json()["error"] == "account_locked" and still.json()["retry_after_s"] == 60
