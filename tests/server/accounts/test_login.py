@@ -226,3 +226,32 @@ def test_password_is_kept_as_argon2id(tombola: Tombola) -> None:
     with tombola.engine.connect() as conn:
         stored = conn.execute(select(table.c.password_hash).where(table.c.id == made["id"])).scalar_one()
     assert stored.startswith("$argon2id$") and PASSWORD not in stored
+
+
+def test_two_refreshes_at_once_with_one_token_end_the_login(client: TestClient, tombola: Tombola) -> None:
+    """A race of two holders of one refresh token: one wins, the other is a reuse, the login ends."""
+    import threading
+
+    from server.accounts.errors import RefreshInvalid
+
+    user(tombola, "cust@example.org", "customer")
+    body = login(client, "cust@example.org").json()
+    barrier = threading.Barrier(2)
+    outcomes: list[object] = []
+
+    def refresh() -> None:
+        barrier.wait()
+        try:
+            outcomes.append(service.refresh(tombola, body["refresh_token"]))
+        except RefreshInvalid as exc:
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=refresh) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    won = [o for o in outcomes if isinstance(o, dict)]
+    assert len(won) == 1 and len(outcomes) == 2
+    assert client.get("/auth/me", headers=bearer(won[0]["access_token"])).status_code == 401
+    assert client.post("/auth/refresh", json={"refresh_token": won[0]["refresh_token"]}).status_code == 401
