@@ -91,6 +91,7 @@ FAILURE_REASONS = (
     "bad_access_token",
     "user_disabled",
     "session_ended",
+    "mfa_required",
 )
 
 
@@ -282,6 +283,7 @@ def _refuse(
         "bad_access_token": "the access token is not valid here (signature, algorithm or claims)",
         "user_disabled": "the account of this access token is disabled",
         "session_ended": "the login of this access token has ended (logout, or its refresh token was reused)",
+        "mfa_required": "the role of this account needs a login with its second factor (TOTP): log in again",
     }[reason]
     raise Unauthorized(detail)
 

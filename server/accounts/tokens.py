@@ -9,7 +9,8 @@ algorithm or key is refused), and ``exp``, ``iat``, ``sub``, ``sid`` and ``typ``
 The server does not trust the claims for authorisation: on every request it reads the user, its
 session and its role grants again (:func:`principal_of`), so disabling a user, a logout, a
 refresh-token reuse or a role change takes effect at the next request, in every process. The
-claims are for the client (which role am I, which venues).
+claims are for the client (which role am I, which venues). A role that needs TOTP (now: after a
+promotion or a break-glass approval) is refused for a login made without it (``mfa_required``).
 
 A token of ``typ`` ``mfa_setup`` (10 minutes) is what a login of a role that needs TOTP gets
 before TOTP is set up: it opens ``/auth/mfa/setup`` and ``/auth/mfa/confirm`` only.
@@ -31,6 +32,7 @@ from typing import Any
 import jwt
 from sqlalchemy import select
 
+from server.accounts.mfa import MFA_ROLES
 from server.accounts.models import AuthSession, RoleGrant, UserAccount
 from server.auth import JWT_SHAPE, Principal, TokenRefused
 from server.context import Tombola
@@ -181,7 +183,7 @@ def principal_of(app: Tombola, token: str) -> Principal:
     now = app.now_ms()
     with app.engine.connect() as conn:
         row = conn.execute(
-            select(USER.c.status, SESSION.c.revoked_at_ms, SESSION.c.expires_at_ms)
+            select(USER.c.status, SESSION.c.revoked_at_ms, SESSION.c.expires_at_ms, SESSION.c.mfa)
             .select_from(USER.join(SESSION, SESSION.c.user_id == USER.c.id))
             .where(USER.c.id == user_id, SESSION.c.id == session_id)
         ).first()
@@ -195,6 +197,8 @@ def principal_of(app: Tombola, token: str) -> Principal:
     access = access_of(list(grants), now)
     if access is None:
         raise TokenRefused("unknown_role", user_id)
+    if access.role in MFA_ROLES and not row.mfa:  # promoted (or break-glass) since a login without TOTP
+        raise TokenRefused("mfa_required", user_id)
     return Principal(
         id=f"user:{user_id}",
         role=access.role,

@@ -86,3 +86,13 @@ def test_the_installation_admin_token_manages_accounts(client: TestClient, tombo
     )
     assert answer.status_code == 201 and answer.json()["mfa"] is False
     assert login(client, "gli@example.org", "Strong-Enough-1").json()["error"] == "mfa_setup_required"
+
+
+def test_a_promotion_to_a_role_that_needs_totp_needs_a_login_with_it(client: TestClient, tombola: Tombola) -> None:
+    org_id, venue_id = organisation(tombola, "North")
+    made = user(tombola, "vm@example.org", "venue_manager", org_id, (venue_id,))
+    headers = bearer(login(client, "vm@example.org").json()["access_token"])
+    service.set_role(tombola, made["id"], role="auditor", by="user:admin")
+    refused = client.get("/auth/me", headers=headers)
+    assert refused.status_code == 401 and "second factor" in refused.json()["detail"]
+    assert login(client, "vm@example.org").json()["error"] == "mfa_setup_required"
