@@ -8,6 +8,6 @@ gives neither side a way into the other (import-linter contract in ``pyproject.t
 """
 
 from dbkit.bulk import bulk_insert, bulk_insert_rows, upsert
-from dbkit.engine import make_engine, migrate
+from dbkit.engine import make_engine, migrate, reader
 
-__all__ = ["bulk_insert", "bulk_insert_rows", "make_engine", "migrate", "upsert"]
+__all__ = ["bulk_insert", "bulk_insert_rows", "make_engine", "migrate", "reader", "upsert"]

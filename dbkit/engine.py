@@ -11,12 +11,30 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import DisconnectionError
 
+#: pooled SQLite connections kept open (file handles are cheap; opening one is not)
+SQLITE_POOL_SIZE = 40
+
+#: the execution option that marks a connection as a reader (:func:`reader`)
+READ_ONLY = "tombola_read_only"
+
+
+def reader(engine: Engine) -> Engine:
+    """``engine`` for transactions that only read: on SQLite they begin with a plain (deferred)
+    ``BEGIN``, a snapshot of the WAL, instead of the ``BEGIN IMMEDIATE`` that serialises writers;
+    on PostgreSQL nothing changes. Writing through it is a bug: SQLite refuses to upgrade a stale
+    snapshot (``database is locked``), so use it only for reads. Shares ``engine``'s pool."""
+    return engine.execution_options(**{READ_ONLY: True})
+
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for ``url``. SQLite gets WAL, FULL sync and ``BEGIN IMMEDIATE`` transactions,
     so writers serialise instead of failing at commit; PostgreSQL runs READ COMMITTED with
     explicit row locks where order matters."""
     if url.startswith("sqlite"):
+        # As many pooled connections as the server has request threads (anyio's 40): a connection
+        # past the pool is opened (four PRAGMAs, the WAL set up) and closed again for every request.
+        kwargs.setdefault("pool_size", SQLITE_POOL_SIZE)
+        kwargs.setdefault("max_overflow", 10)
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
 
         @event.listens_for(engine, "connect")
@@ -31,7 +49,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # A reader (see :func:`reader`) takes a WAL snapshot and no lock: public reads neither
+            # wait for a writer nor for each other. Everything else is a writer.
+            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
         return engine
     kwargs.setdefault("pool_size", 10)

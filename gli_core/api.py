@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ from gli_core.draw.selection import DrawTicket
 from gli_core.draw.service import DEFAULT_PRIZE_TABLE, DrawService, VrfSigner
 from gli_core.draw.verify import verify_proof
 from gli_core.draw.vrf import VrfPublicKey
-from gli_core.errors import RaffleNotOpen
+from gli_core.errors import RaffleNotFound, RaffleNotOpen
 from gli_core.hsm import Hsm, HsmConfig, HsmUnavailable, init_hsm, open_hsm
 from gli_core.models import RngCall as RngCallRow
 from gli_core.registry import (
@@ -70,6 +71,7 @@ __all__ = [
     "RecordResult",
     "SignedCheckpoint",
     "TicketInclusionInvalid",
+    "TicketLookup",
     "TicketSale",
     "TicketView",
     "VerifiedInclusion",
@@ -492,8 +494,23 @@ class Core:
         """The ticket and whether it is valid: sold (not voided) and, if given, the code matches
         (:func:`sync_protocol.codes.codes_match`: as typed, compared in constant time)."""
         ticket = self.registry.ticket(ticket_id)
-        valid = ticket.status == "sold" and (code is None or codes_match(code, ticket.verification_code))
-        return ticket, valid
+        return ticket, _valid(ticket, code)
+
+    def lookup_ticket(self, raffle_id: str, number: int, code: str) -> TicketLookup:
+        """A public ticket check's whole read, in one transaction: the raffle (None when the core
+        does not know it), its recorded draw state, the ticket (None when the number is not on
+        record) and whether it is valid with ``code`` (the rule of :meth:`validate_ticket`)."""
+        try:
+            spec, state, ticket = self.registry.lookup(raffle_id, number)
+        except RaffleNotFound:
+            return TicketLookup(None, None, None, False)
+        return TicketLookup(spec, state, ticket, ticket is not None and _valid(ticket, code))
+
+    def validate_number(self, raffle_id: str, number: int, code: str | None = None) -> tuple[TicketView, bool]:
+        """:meth:`validate_ticket` of ticket ``number`` of ``raffle_id`` (one read); raises
+        ``TicketNotFound`` when the number is not on record."""
+        ticket = self.registry.ticket_by_number(raffle_id, number)
+        return ticket, _valid(ticket, code)
 
     def tickets(self, raffle_id: str, *, after_number: int = 0, limit: int | None = None) -> Iterator[TicketView]:
         return self.registry.iter_tickets(raffle_id, after_number=after_number, limit=limit)
@@ -503,3 +520,19 @@ class Core:
 
     def set_ticket_status(self, ticket_id: str, status: str) -> TicketView:
         return self.registry.set_ticket_status(ticket_id, status)
+
+
+@dataclass(frozen=True)
+class TicketLookup:
+    """What :meth:`Core.lookup_ticket` read: ``raffle`` None when the core does not know it;
+    ``ticket`` None when the number is not on record; ``valid`` per :meth:`Core.validate_ticket`."""
+
+    raffle: RaffleSpec | None
+    draw_state: str | None
+    ticket: TicketView | None
+    valid: bool
+
+
+def _valid(ticket: TicketView, code: str | None) -> bool:
+    """A ticket counts when it is sold (not voided) and, if a code is given, the code matches."""
+    return ticket.status == "sold" and (code is None or codes_match(code, ticket.verification_code))

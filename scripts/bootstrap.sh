@@ -39,6 +39,8 @@ wanted_packages() {
     echo xvfb xauth libgl1 libegl1 libgles2 libgl1-mesa-dri libmtdev1
     # Receipt tests decode the printed QR codes with pyzbar, which loads libzbar at run time.
     echo libzbar0
+    # bench/api.py loads the server from a second process with wrk.
+    echo wrk
     if [ "${TOMBOLA_WITH_BROWSER:-0}" = "1" ]; then
         echo chromium
     fi

@@ -32,9 +32,9 @@ from server.errors import Conflict, HttpRefused, MethodNotAllowed, NotFound, Val
 from server.maintenance import AuditUpkeep
 from server.payments.endpoints import router as online_sales_router
 from server.raffles.endpoints import admin_raffles, draw_rules, public_raffles
+from server.reports.endpoints import router as reports_router
 from server.security import SecurityHeaders, add_cors
 from server.sellers.endpoints import router as seller_router
-from server.reports.endpoints import router as reports_router
 from server.tickets.endpoints import page_router as public_check_page
 from server.tickets.endpoints import router as public_ticket_router
 from server.tickets.endpoints import spec_router as public_ticket_check
@@ -212,18 +212,20 @@ def create_app(settings: Settings | None = None, tombola: Tombola | None = None)
     app.dependency_overrides[get_core] = lambda: app.state.tombola.core
     app.dependency_overrides[raffle_canceller] = cancel_through_service  # one cancel, both databases
     app.include_router(device_router)
+    # The public reads next: a request is matched against the routes in this order, so the
+    # busiest paths (devices' syncs, the public pages) are tried first (bench/api.py).
+    app.include_router(public_raffles)  # GET /raffles, GET /jurisdictions: public, cacheable
+    app.include_router(public_ticket_router)  # public: no token, rate-limited, no personal data
+    app.include_router(public_ticket_check)  # the same check at the spec's path GET /tickets/check
+    app.include_router(public_check_page)  # the page a receipt's QR code opens (/check)
+    app.include_router(public_draw_router)  # published draw results and proofs: public, cacheable
     app.include_router(admin_router)
     app.include_router(seller_router)
     app.include_router(auth_router)  # /auth/*: logins, tokens, TOTP, password reset (docs/accounts.md)
     app.include_router(users_router)  # accounts and two-person requests: role rule per route
-    app.include_router(online_sales_router)  # customers (role rule per route) and Stripe's webhook (signed)
     app.include_router(admin_raffles)  # raffle management: role and tenant rule per route
-    app.include_router(public_raffles)  # GET /raffles, GET /jurisdictions: public, cacheable
-    app.include_router(public_ticket_router)  # public: no token, rate-limited, no personal data
-    app.include_router(public_ticket_check)  # the same check at the spec's path GET /tickets/check
+    app.include_router(online_sales_router)  # customers (role rule per route) and Stripe's webhook (signed)
     app.include_router(reports_router)  # GET /reports/...: role and tenant rule per route
-    app.include_router(public_check_page)  # the page a receipt's QR code opens (/check)
-    app.include_router(public_draw_router)  # published draw results and proofs: public, cacheable
     # The interface layer and the core's own API are for operators' systems, never the public.
     app.include_router(interface_router, dependencies=[AdminDep])
     app.include_router(core_ticket_router, prefix="/core", dependencies=[AdminDep])

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
+from dbkit import reader
 from gli_core.api import AuditConfig, Core
 from server.config import Settings
 from server.db import make_engine, migrate
@@ -63,6 +64,11 @@ class Tombola:
 
     def now_ms(self) -> int:
         return self.clock()
+
+    @functools.cached_property
+    def reads(self) -> Engine:
+        """The business database for transactions that only read (no write lock on SQLite)."""
+        return reader(self.engine)
 
     @functools.cached_property
     def limiter(self) -> SharedLimiter:

@@ -28,7 +28,7 @@ import threading
 import time
 
 from limits import RateLimitItem, parse
-from limits.storage import Storage, storage_from_string
+from limits.storage import MemoryStorage, Storage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, bindparam, case, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -148,6 +148,11 @@ class SharedLimiter:
         if not isinstance(storage, Storage):
             raise ValueError(f"{spec!r} names an asynchronous storage; the server's limits are synchronous")
         return cls(storage)
+
+    @property
+    def in_memory(self) -> bool:
+        """Whether counting does no I/O (``memory://``): callers on an event loop may count inline."""
+        return isinstance(self.storage, MemoryStorage)
 
     def _item(self, rate: str) -> RateLimitItem:
         item = self._items.get(rate)

@@ -24,6 +24,7 @@ import orjson
 from sqlalchemy import Engine, and_, bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 
+from dbkit import reader
 from gli_core import merkle
 from gli_core.audit.entry import AuditEvent, current_actor, parse_entry
 from gli_core.audit.note import verifier_key
@@ -106,6 +107,7 @@ class DrawService:
         clock: Callable[[], int] = _now,
     ) -> None:
         self.engine = engine
+        self.reads = reader(engine)
         self.registry = registry
         self.vrf_key = vrf_key
         self.random_bytes = random_bytes
@@ -199,7 +201,7 @@ class DrawService:
 
     def version(self, raffle_id: str) -> tuple[str, int] | None:
         """(state, updated_at_ms) as recorded, or None: no proof read, the clock not followed."""
-        with self.engine.connect() as conn:
+        with self.reads.connect() as conn:
             row = conn.execute(_VERSION, {"raffle_id": raffle_id}).first()
         return (str(row.state), int(row.updated_at_ms)) if row is not None else None
 

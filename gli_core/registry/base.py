@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
+from dbkit import reader
 from gli_core.audit.entry import AuditEvent, current_actor
 from sync_protocol.messages import RangeGrant
 from sync_protocol.signing import Signer
@@ -21,6 +22,8 @@ class RegistryBase:
 
     def __init__(self, engine: Engine, signer: Signer, audit: AuditLog | None = None) -> None:
         self.engine = engine
+        #: the same pool for transactions that only read (no write lock on SQLite)
+        self.reads = reader(engine)
         self.signer = signer
         #: every state change appends its audit entry in its own transaction (I7)
         self.audit = audit

@@ -113,5 +113,5 @@ class RafflesMixin(RegistryBase):
             return read_raffle(conn, raffle_id)
 
     def raffle(self, raffle_id: str) -> RaffleSpec:
-        with self.engine.connect() as conn:
+        with self.reads.connect() as conn:
             return read_raffle(conn, raffle_id)

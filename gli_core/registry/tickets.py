@@ -40,7 +40,8 @@ from gli_core.errors import (
 from gli_core.ids import uuid7_batch
 from gli_core.registry.base import RegistryBase
 from gli_core.registry.grants import device_ranges_covering
-from gli_core.tables import HOLD_DRAWS, RAFFLE, TICKET, among, among_value, chunks, now_ms
+from gli_core.registry.raffles import RaffleSpec, read_raffle
+from gli_core.tables import DRAW, HOLD_DRAWS, RAFFLE, TICKET, among, among_value, chunks, now_ms
 from sync_protocol.codes import ticket_codes
 
 TICKET_STATUSES = ("sold", "voided", "refunded")
@@ -131,6 +132,12 @@ class RecordResult:
     recorded_tickets: int
     duplicate_sales: int
     voided_tickets: int
+
+
+_DRAW_STATE = select(DRAW.c.state).where(DRAW.c.raffle_id == bindparam("raffle_id"))
+_BY_NUMBER = select(TICKET).where(
+    and_(TICKET.c.raffle_id == bindparam("raffle_id"), TICKET.c.number == bindparam("number"))
+)
 
 
 def _ticket_view(row: object) -> TicketView:
@@ -383,14 +390,23 @@ class TicketsMixin(RegistryBase):
         return [_ticket_view(r) for r in rows]
 
     def ticket(self, ticket_id: str) -> TicketView:
-        with self.engine.connect() as conn:
+        with self.reads.connect() as conn:
             row = conn.execute(select(TICKET).where(TICKET.c.id == ticket_id)).first()
         if row is None:
             raise TicketNotFound(f"no ticket {ticket_id}")
         return _ticket_view(row)
 
+    def lookup(self, raffle_id: str, number: int) -> tuple[RaffleSpec, str | None, TicketView | None]:
+        """The raffle, its recorded draw state and ticket ``number`` (None when not on record), in
+        one read transaction (a public check's whole read); :class:`RaffleNotFound` first."""
+        with self.reads.connect() as conn:
+            spec = read_raffle(conn, raffle_id)
+            state = conn.execute(_DRAW_STATE, {"raffle_id": raffle_id}).scalar()
+            row = conn.execute(_BY_NUMBER, {"raffle_id": raffle_id, "number": number}).first()
+        return spec, state, (_ticket_view(row) if row is not None else None)
+
     def ticket_by_number(self, raffle_id: str, number: int) -> TicketView:
-        with self.engine.connect() as conn:
+        with self.reads.connect() as conn:
             row = conn.execute(
                 select(TICKET).where(and_(TICKET.c.raffle_id == raffle_id, TICKET.c.number == number))
             ).first()

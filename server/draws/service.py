@@ -64,7 +64,7 @@ def published_results(app: Tombola, raffle_id: str) -> dict[str, Any]:
     cached = _cache.get(key, version)
     if cached is not None:
         return cached
-    with app.engine.connect() as conn:
+    with app.reads.connect() as conn:
         raffle = conn.execute(_RAFFLE_AND_VENUE.where(RAFFLE.c.id == raffle_id)).first()
     if raffle is None:
         raise _not_published(raffle_id)
@@ -114,7 +114,7 @@ def published_proof(app: Tombola, raffle_id: str) -> bytes:
 
 def published_draws(app: Tombola) -> list[dict[str, Any]]:
     """Every published draw, newest sales close first: raffle, venue, ticket count and proof hash."""
-    with app.engine.connect() as conn:
+    with app.reads.connect() as conn:
         raffles = conn.execute(_RAFFLE_AND_VENUE.order_by(RAFFLE.c.sales_close_at_ms.desc())).all()
     listed = []
     for raffle in raffles:

@@ -826,7 +826,7 @@ def public_raffles(app: Tombola) -> list[dict[str, Any]]:
     50/50 raffle (its share of the valid sales: accepted, not voided; rounded down), in one query.
     No personal data: no seller, device, buyer or sale."""
     now = app.now_ms()
-    with app.engine.connect() as conn:
+    with app.reads.connect() as conn:
         rows = conn.execute(_PUBLIC_RAFFLES, {"now": now}).all()
     out = []
     for r in rows:

@@ -12,6 +12,7 @@ parameter bounded (422 ``malformed`` otherwise). ``docs/operations.md`` describe
 
 from __future__ import annotations
 
+import functools
 from html import escape
 from typing import Annotated, Any, Literal
 
@@ -26,15 +27,20 @@ from server.tickets import service
 from sync_protocol.bounds import INT32_MAX, NO_NUL
 
 
-def check_rate_limit(request: Request, app: AppDep) -> None:
+async def check_rate_limit(request: Request, app: AppDep) -> None:
     """Refuse with 429 ``rate_limited`` (and ``Retry-After``) past ``TOMBOLA_TICKET_CHECK_RATE``
     (default 60/minute) per client address, counted in the store every server process shares
-    (:attr:`Tombola.limiter`, ``docs/operations.md``).
-
-    Blocking (a database write with the default store): FastAPI runs this sync dependency in a thread.
-    """
+    (:attr:`Tombola.limiter`, ``docs/operations.md``). A store that does I/O (the database, a
+    network store) is asked from a worker thread; one in memory on the event loop."""
     client = request.client.host if request.client else "unknown"
-    app.limiter.check("ticket-check", app.settings.ticket_check_rate, client, what="ticket checks")
+    limiter = app.limiter
+    check = functools.partial(
+        limiter.check, "ticket-check", app.settings.ticket_check_rate, client, what="ticket checks"
+    )
+    if limiter.in_memory:
+        check()
+    else:
+        await run_in_threadpool(check)
 
 
 router = APIRouter(prefix="/v1/tickets", tags=["public"], dependencies=[Depends(check_rate_limit)])

@@ -27,17 +27,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
-from gli_core.errors import RaffleNotFound, TicketNotFound
 from server.context import Tombola
-from server.errors import NotFound
+from server.draws.service import published_results
 from server.models import Raffle
-from server.raffles import service as raffles
 from sync_protocol.codes import codes_match
 from sync_protocol.errors import TombolaError
 
 RAFFLE = Raffle.__table__  # type: ignore[attr-defined]
+_NAME = select(RAFFLE.c.name).where(RAFFLE.c.id == bindparam("raffle_id"))
 
 #: ``result`` values
 VALID, VOID, UNKNOWN = "valid", "void", "unknown"
@@ -73,7 +72,7 @@ def check_ticket(app: Tombola, raffle_id: str | None, number: int, code: str) ->
 
 def _raffle_ids(app: Tombola) -> list[str]:
     """Every raffle of the installation, newest first (a ticket in hand is most likely recent)."""
-    with app.engine.connect() as conn:
+    with app.reads.connect() as conn:
         return list(conn.execute(select(RAFFLE.c.id).order_by(RAFFLE.c.created_at_ms.desc())).scalars())
 
 
@@ -87,31 +86,23 @@ def _check_in(app: Tombola, raffle_id: str, number: int, code: str) -> dict[str,
         "prizes": [],
         "inclusion": None,
     }
-    try:
-        spec = core.raffle(raffle_id)
-    except RaffleNotFound:
+    found = core.lookup_ticket(raffle_id, number, code)  # one read of the core
+    spec = found.raffle
+    if spec is None:
         return answer
-    name = raffle_id
-    try:
-        name = str(raffles.get_raffle(app, raffle_id)["name"])
-    except NotFound:  # a core raffle without its business row still gets an answer
-        name = raffle_id
+    with app.reads.connect() as conn:
+        # a core raffle without its business row still gets an answer, under its id
+        name = conn.execute(_NAME, {"raffle_id": raffle_id}).scalar() or raffle_id
     answer["raffle"] = {
         "name": name,
         "state": raffle_state(
-            spec.status,
-            core.recorded_draw_state(raffle_id),
-            spec.sales_open_at_ms,
-            spec.sales_close_at_ms,
-            app.now_ms(),
+            spec.status, found.draw_state, spec.sales_open_at_ms, spec.sales_close_at_ms, app.now_ms()
         ),
         "sales_close_at_ms": spec.sales_close_at_ms,
     }
-    try:
-        ticket = core.ticket_by_number(raffle_id, number)
-    except TicketNotFound:
+    ticket, valid = found.ticket, found.valid
+    if ticket is None:
         return answer
-    ticket, valid = core.validate_ticket(ticket.id, code)
     if valid:
         answer["result"] = VALID
     elif codes_match(code, ticket.verification_code):
@@ -122,7 +113,7 @@ def _check_in(app: Tombola, raffle_id: str, number: int, code: str) -> dict[str,
         except TombolaError:  # no draw engine here, or a ticket set the draw refuses: no proof to give
             answer["inclusion"] = None
     if valid and answer["raffle"]["state"] == "results_published":
-        held = core.draw_results(raffle_id)["holders"]
+        held = published_results(app, raffle_id)["winners"]  # cached per process by the draw's version
         answer["prizes"] = [
             {"tier": h["tier"], "amount_cents": h["amount_cents"]} for h in held if h["ticket_number"] == number
         ]
