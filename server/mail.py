@@ -62,7 +62,9 @@ class OutboxMailer:
         mail["Date"] = format_datetime(when)
         msgid = make_msgid(domain="tombola.local")
         mail["Message-ID"] = msgid
-        mail.set_content(message.body)
+        # 8bit keeps the file readable as it is (an operator reads the outbox); QP only for overlong lines
+        readable = all(len(line.encode()) < 990 for line in message.body.splitlines())
+        mail.set_content(message.body, cte="8bit" if readable else "quoted-printable")
         self.folder.mkdir(parents=True, exist_ok=True)
         stem = when.strftime("%Y%m%dT%H%M%S") + f"{now_ms % 1000:03d}Z-" + msgid.strip("<>").split("@")[0]
         final = self.folder / f"{stem}.eml"

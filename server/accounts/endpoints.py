@@ -56,7 +56,8 @@ class TokenAnswer(BaseModel):
     role: str
     organisation_id: str | None
     venue_ids: list[str] | None
-    mfa: bool | None = None
+    #: whether this login was made with the second factor
+    mfa: bool
 
 
 class RefreshBody(BaseModel):

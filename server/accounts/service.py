@@ -504,7 +504,14 @@ def _new_refresh(conn: Connection, session_id: str, now: int, expires: int) -> s
 
 
 def _tokens_answer(
-    app: Tombola, user: Any, session_id: str, refresh: str, refresh_expires: int, access: tokens.Access
+    app: Tombola,
+    user: Any,
+    session_id: str,
+    refresh: str,
+    refresh_expires: int,
+    access: tokens.Access,
+    *,
+    with_mfa: bool,
 ) -> dict[str, Any]:
     access_token, ttl = tokens.issue_access_token(app, user.id, session_id, access)
     return {
@@ -518,6 +525,7 @@ def _tokens_answer(
         "role": access.role,
         "organisation_id": access.org,
         "venue_ids": sorted(access.venues) if access.venues is not None else None,
+        "mfa": with_mfa,
     }
 
 
@@ -630,7 +638,7 @@ def _complete_login(
             "client": client[:100],
         }
         audit.record(conn, app, "auth.login", payload, tenant=access.org or "", actor=f"user:{user.id}")
-    return _tokens_answer(app, user, session_id, refresh, expires, access)
+    return _tokens_answer(app, user, session_id, refresh, expires, access, with_mfa=with_mfa)
 
 
 def refresh(app: Tombola, refresh_token: str, *, client: str = "") -> dict[str, Any]:
@@ -690,7 +698,7 @@ def refresh(app: Tombola, refresh_token: str, *, client: str = "") -> dict[str, 
         raise RefreshInvalid("this refresh token was used already: the session is revoked; log in again")
     if access is None:  # pragma: no cover - refused above
         raise AccountDisabled("this account holds no role; ask an administrator")
-    return _tokens_answer(app, user, row.session_id, new_token, row.expires_at_ms, access)
+    return _tokens_answer(app, user, row.session_id, new_token, row.expires_at_ms, access, with_mfa=bool(row.mfa))
 
 
 def logout(app: Tombola, session_id: str, *, user_id: str) -> None:
@@ -764,7 +772,7 @@ def mfa_confirm(app: Tombola, user_id: str, code: str, *, start_session: bool, c
         return {"mfa": True}
     if access is None:
         raise AccountDisabled("this account holds no role; ask an administrator")
-    return _complete_login(app, user, access, client=client, step=None, with_mfa=True) | {"mfa": True}
+    return _complete_login(app, user, access, client=client, step=None, with_mfa=True)
 
 
 def mfa_setup_user(app: Tombola, setup_token: str) -> str:

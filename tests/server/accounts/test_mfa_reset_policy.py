@@ -149,7 +149,10 @@ def test_mail_refuses_header_injection(tombola: Tombola) -> None:
     send_mail(tombola, "a@example.org", "Grüße", "Zeile 1\nZeile 2 — €")
     (message,) = read_outbox(tombola.settings.outbox_dir)
     assert message["Subject"] == "Grüße" and message.get_content() == "Zeile 1\nZeile 2 — €\n"
-    assert oct(next(tombola.settings.outbox_dir.glob("*.eml")).stat().st_mode & 0o777) == "0o600"
+    path = next(tombola.settings.outbox_dir.glob("*.eml"))
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    raw = path.read_bytes()
+    assert b"Content-Transfer-Encoding: 8bit" in raw and "Zeile 2 — €".encode() in raw  # readable as it is
 
 
 # --- the policy ----------------------------------------------------------------------------------
