@@ -6,6 +6,7 @@ extension cap and requests under ``/v1/admin``. Thin: :mod:`server.accounts.serv
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request
@@ -35,6 +36,22 @@ SystemAdmin = Annotated[Principal, Depends(require_role("admin"))]
 
 def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
+
+
+async def _login_rate(request: Request, app: AppDep) -> None:
+    """429 ``rate_limited`` past ``TOMBOLA_LOGIN_RATE`` logins or reset requests per client address
+    (every server process shares the count): password spraying across accounts, and mail floods,
+    slow down; the per-account lockout stays the guard of each account."""
+    check = functools.partial(
+        app.limiter.check, f"auth{request.url.path}", app.settings.login_rate, _client(request), what="logins"
+    )
+    if app.limiter.in_memory:
+        check()
+    else:
+        await run_in_threadpool(check)
+
+
+LoginRate = Depends(_login_rate)
 
 
 class LoginBody(BaseModel):
@@ -96,7 +113,7 @@ class Me(BaseModel):
     via: str
 
 
-@auth_router.post("/login", response_model=TokenAnswer)
+@auth_router.post("/login", response_model=TokenAnswer, dependencies=[LoginRate])
 def login(body: LoginBody, request: Request, app: AppDep) -> dict[str, Any]:
     """Email, password (and ``totp`` when the account has a second factor) for a login."""
     return service.login(
@@ -170,7 +187,7 @@ def mfa_confirm(body: CodeBody, who: MfaUser, request: Request, app: AppDep) -> 
     )
 
 
-@auth_router.post("/password/reset", status_code=202, response_model=Status)
+@auth_router.post("/password/reset", status_code=202, response_model=Status, dependencies=[LoginRate])
 def password_reset(body: ResetBody, request: Request, app: AppDep) -> dict[str, str]:
     """Mail a one-time reset token to the account of ``email``, if there is one; 202 either way."""
     service.request_password_reset(app, body.email, client=_client(request))

@@ -255,3 +255,23 @@ def test_two_refreshes_at_once_with_one_token_end_the_login(client: TestClient, 
     assert len(won) == 1 and len(outcomes) == 2
     assert client.get("/auth/me", headers=bearer(won[0]["access_token"])).status_code == 401
     assert client.post("/auth/refresh", json={"refresh_token": won[0]["refresh_token"]}).status_code == 401
+
+
+def test_logins_per_client_are_limited(db_backend: object, tmp_path: object) -> None:
+    """Password spraying across accounts from one address slows down: 429 past TOMBOLA_LOGIN_RATE."""
+    from pathlib import Path
+
+    from server.app import create_app
+    from tests.support.app import open_tombola
+
+    app = open_tombola(Path(str(tmp_path)) / "var2", db_backend, login_rate="3/minute")  # type: ignore[arg-type]
+    try:
+        with TestClient(create_app(tombola=app)) as limited:
+            answers = [login(limited, f"nobody{i}@example.org").status_code for i in range(4)]
+            assert answers == [401, 401, 401, 429]
+            refused = login(limited, "nobody@example.org")
+            assert refused.json()["error"] == "rate_limited" and "Retry-After" in refused.headers
+            reset = limited.post("/auth/password/reset", json={"email": "a@example.org"})
+            assert reset.status_code == 202  # counted apart from logins
+    finally:
+        app.close()
