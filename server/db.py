@@ -13,6 +13,6 @@ __all__ = ["make_engine", "migrate"]
 
 
 def migrate(url: str, revision: str = "heads") -> None:
-    """Bring the business database at ``url`` to ``revision`` (its own Alembic history; every head
-    while parallel branches of it are unmerged)."""
+    """Bring the business database at ``url`` to ``revision`` (its own Alembic history; ``heads``:
+    every head, so work on parallel branches migrates before their merge revision lands)."""
     _migrate(url, MIGRATIONS, revision)
