@@ -4,7 +4,7 @@
 #   1. Installs the Debian packages Tombola needs, if any is missing (apt-get update only then):
 #        python3, python3-venv, softhsm2, and postgresql when PostgreSQL 15 is absent;
 #        xvfb, xauth and the GL/SDL libraries the kivy wheel opens (the POS app's window tests);
-#        with TOMBOLA_WITH_BROWSER=1 also chromium.
+#        chromium (the portal's browser tests drive it with Playwright; its own download is blocked).
 #   2. Creates .venv with python3 (>= 3.11; override with PYTHON=/path/to/python3.x).
 #   3. pip install -e '.[server,dev,aws]' into it (the base set alone is the POS device's; see pyproject).
 #
@@ -41,9 +41,8 @@ wanted_packages() {
     echo libzbar0
     # bench/api.py loads the server from a second process with wrk.
     echo wrk
-    if [ "${TOMBOLA_WITH_BROWSER:-0}" = "1" ]; then
-        echo chromium
-    fi
+    # The portal's browser tests (part of make test): Playwright drives Debian's Chromium.
+    echo chromium
 }
 
 ensure_debian_packages() {

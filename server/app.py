@@ -17,6 +17,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from admin.site import install as install_portal
 from gli_core.router import audit_router, audit_scope, draw_router, get_core, raffle_canceller
 from gli_core.router import router as core_ticket_router
 from server import audit
@@ -235,6 +236,9 @@ def create_app(settings: Settings | None = None, tombola: Tombola | None = None)
     # the scope dependency itself, not AdminDep.
     app.dependency_overrides[audit_scope] = audit_scope_of
     app.include_router(audit_router, prefix="/core")
+    # The public pages (/, /results/{id}, /verify), the admin portal (/admin/...) and their
+    # static files (/static): HTML, after every JSON route so that none is shadowed (docs/portal.md).
+    install_portal(app)
 
     app.add_middleware(AuditDrain, tombola=lambda: app.state.tombola)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
