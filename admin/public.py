@@ -43,4 +43,5 @@ def results(request: Request, raffle_id: RaffleId) -> HTMLResponse:
 @router.get("/verify", response_class=HTMLResponse)
 def verify(request: Request) -> HTMLResponse:
     """How to check a draw with ``tombola verify-draw``, with no access to the server."""
-    return render_public(request, "public/verify.html", max_age=3600)
+    base_url = str(request.base_url).rstrip("/")
+    return render_public(request, "public/verify.html", max_age=3600, base_url=base_url)

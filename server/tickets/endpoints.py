@@ -120,11 +120,14 @@ async def check_ticket_spec(
 # --- the page a receipt's QR code opens -------------------------------------------------------
 
 #: served at ``/check`` (the ``check_url`` devices print, sync_protocol.codes.ticket_check_url);
-#: plain HTML with no script and no style, so it works on any phone and under the strictest policy
+#: plain HTML with no script, in the public pages' layout and stylesheet (``/static/portal.css``,
+#: docs/portal.md), so it works on any phone and under a strict policy: nothing but that stylesheet
 page_router = APIRouter(tags=["public"], dependencies=[Depends(check_rate_limit)])
 
 _PAGE_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
     "Cache-Control": "public, max-age=30",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
@@ -143,19 +146,36 @@ _STATES = {
     "results_published": "results published",
     "cancelled": "cancelled: tickets are refunded",
 }
+#: the public pages' layout (admin/templates/public/base.html), which the server cannot import
+_LAYOUT_TOP = (
+    '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+    '<meta name="viewport" content="width=device-width, initial-scale=1">'
+    '<title>Check a ticket · Tombola</title><link rel="stylesheet" href="/static/portal.css"></head>'
+    '<body class="public"><a class="skip" href="#main">Skip to content</a>'
+    '<header class="topbar"><a class="brand" href="/">Tombola <span>raffles</span></a>'
+    '<nav aria-label="Public"><ul class="topnav"><li><a href="/">Jackpots and results</a></li>'
+    '<li><a href="/check" aria-current="page">Check a ticket</a></li>'
+    '<li><a href="/verify">Verify a draw</a></li></ul></nav></header>'
+    '<main id="main" class="public-main" tabindex="-1"><h1>Check a ticket</h1>'
+)
+_LAYOUT_BOTTOM = (
+    '</main><footer class="footer">Draws are verifiable: every result comes with a proof anyone can check. '
+    '· <a href="/admin/">Staff sign-in</a></footer></body></html>'
+)
 
 
-def _page(body: str, status: int = 200) -> HTMLResponse:
+def _page(body: str, status: int = 200, answer: str = "") -> HTMLResponse:
+    kind = {"VALID": "success", "VOID": "warning", "NOT FOUND": "error"}.get(answer, "info")
     html = (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        "<title>Check a ticket - Tombola</title></head><body><main><h1>Check a ticket</h1>"
-        f"{body}"
-        '<form method="get" action="/check"><p><label>Raffle <input name="raffle" maxlength="64" required></label></p>'
-        '<p><label>Ticket number <input name="number" inputmode="numeric" pattern="[0-9]+" required></label></p>'
-        '<p><label>Verification code <input name="code" maxlength="32" autocapitalize="characters" required>'
-        "</label></p>"
-        "<p><button>Check</button></p></form></main></body></html>"
+        _LAYOUT_TOP
+        + f'<div class="flash flash-{kind}" role="status">{body}</div>'
+        + '<div class="check-box"><form method="get" action="/check">'
+        '<p><label for="raffle">Raffle</label> <input id="raffle" name="raffle" maxlength="64" required></p>'
+        '<p><label for="number">Ticket number</label> '
+        '<input id="number" name="number" inputmode="numeric" pattern="[0-9]+" required></p>'
+        '<p><label for="code">Verification code</label> '
+        '<input id="code" name="code" maxlength="32" autocapitalize="characters" required></p>'
+        '<p><button class="primary">Check</button></p></form></div>' + _LAYOUT_BOTTOM
     )
     return HTMLResponse(html, status_code=status, headers=_PAGE_HEADERS)
 
@@ -193,4 +213,4 @@ async def check_page(
             f"<p>In the drum: the ticket is in the frozen ticket set (root {escape(root[:16])}...); "
             "the JSON answer of /tickets/check carries the proof.</p>"
         )
-    return _page("".join(lines))
+    return _page("".join(lines), answer=_SAYS[answer["result"]].split(":")[0])

@@ -72,6 +72,8 @@ class Portal:
     other_venue_id: str
     raffle_id: str
     device_id: str
+    #: a raffle of the venue whose draw is published (12 tickets sold by the device)
+    drawn_raffle_id: str = ""
     users: dict[str, Person] = field(default_factory=dict)
     _last_step: dict[str, int] = field(default_factory=dict)
 
@@ -125,12 +127,40 @@ def _add_person(
     return person
 
 
-@pytest.fixture(scope="session")
-def portal(tmp_path_factory: pytest.TempPathFactory, hsm_token: Any) -> Iterator[Portal]:
+def _sell_and_draw(app: Any, portal: Portal) -> str:
+    """Enroll a device, sell tickets of both raffles, sync; close, freeze, draw and publish the
+    second (through the HTTP API and the core, as the operator does). The device's id."""
+    from fastapi.testclient import TestClient
+
+    from server.app import create_app
     from server.enrollment import service as enrollment
     from server.raffles import service as raffles
-    from sync_protocol.messages import EnrollmentRequest
-    from sync_protocol.signing import SoftwareSigner, b64u_encode
+    from tests.simulators.device import RawDevice
+    from tests.support.app import ADMIN_TOKEN
+
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    with TestClient(create_app(tombola=app)) as client:
+        device = RawDevice()
+        device.enroll(client, enrollment.create_enrollment_code(app, portal.venue_id)["code"])
+        for quantity in (1, 5, 1, 5):
+            device.sale(portal.drawn_raffle_id, quantity)
+        for quantity in (5, 1, 1):
+            device.sale(portal.raffle_id, quantity)
+        device.sync(client, 1)
+        time.sleep(0.05)
+        raffles.close_raffle(app, portal.drawn_raffle_id)
+        time.sleep(0.05)
+        device.sync(client, device.seq + 1)
+        for step in ("initiate", "execute"):
+            resp = client.post(f"/core/draw/{step}", json={"raffle_id": portal.drawn_raffle_id}, headers=admin)
+            assert resp.status_code == 200, resp.text
+        app.core.draw_publish(portal.drawn_raffle_id)
+        return str(device.device_id)
+
+
+@pytest.fixture(scope="session")
+def portal(tmp_path_factory: pytest.TempPathFactory, hsm_token: Any) -> Iterator[Portal]:
+    from server.raffles import service as raffles
     from tests.support.app import HOUR_MS
 
     root = tmp_path_factory.mktemp("portal")
@@ -153,10 +183,19 @@ def portal(tmp_path_factory: pytest.TempPathFactory, hsm_token: Any) -> Iterator
             ),
         )
         portal.raffle_id = raffle["id"]
-        signer = SoftwareSigner.generate()
-        code = enrollment.create_enrollment_code(app, portal.venue_id)["code"]
-        req = EnrollmentRequest(code=code, public_key=b64u_encode(signer.public_key)).signed_by(signer)
-        portal.device_id = enrollment.enroll(app, req).device_id
+        drawn = raffles.create_raffle(
+            app,
+            raffles.RaffleCreate(
+                venue_id=portal.venue_id,
+                name="Spring 50/50",
+                price_cents=500,
+                number_space=100_000,
+                sales_close_at_ms=app.now_ms() + 12 * HOUR_MS,
+                bundles=((5, 1000),),
+            ),
+        )
+        portal.drawn_raffle_id = drawn["id"]
+        portal.device_id = _sell_and_draw(app, portal)
         org = portal.organisation_id
         _add_person(app, portal, "admin", "admin", mfa=True)
         _add_person(app, portal, "auditor", "auditor", mfa=True)
