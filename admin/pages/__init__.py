@@ -8,8 +8,12 @@ tests/portal/test_foundation.py fails on a collision.
 from fastapi import APIRouter
 
 from admin.pages import auth, dashboard
+from admin.pages import devices, extensions, lost_devices
 
 ROUTERS: list[APIRouter] = [
     auth.router,
     dashboard.router,
+    devices.router,
+    extensions.router,
+    lost_devices.router,
 ]

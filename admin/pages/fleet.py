@@ -139,7 +139,7 @@ class DeviceView:
 
     @property
     def active(self) -> bool:
-        return self.device["status"] == "active"
+        return bool(self.device["status"] == "active")
 
     @property
     def last_contact_ms(self) -> int:
@@ -194,12 +194,12 @@ def view(
             out.usage.append(RaffleUsage(raffle_id, str(r["name"]), str(r["status"]), granted, used))
     if with_grants:
         for g in app.core.grants(device_id=out.id, status=None):
-            r = by_id.get(g.grant.raffle_id)
+            named = by_id.get(g.grant.raffle_id)
             out.grants.append(
                 GrantRow(
                     grant_id=g.grant.grant_id,
                     raffle_id=g.grant.raffle_id,
-                    raffle_name=str(r["name"]) if r else g.grant.raffle_id,
+                    raffle_name=str(named["name"]) if named else g.grant.raffle_id,
                     first_number=g.grant.first_number,
                     last_number=g.grant.last_number,
                     size=g.grant.size,
@@ -302,14 +302,11 @@ def alerts(app: Tombola, principal: Principal, devices: list[DeviceView]) -> lis
         by_id = {d.id: d for d in active}
         for raffle_id, r in waiting.items():
             holders = sorted({g.grant.device_id for g in app.core.grants(raffle_id=raffle_id, status="active")})
-            for device_id in holders:
-                d = by_id.get(device_id)
-                if d is None:
-                    continue
-                last = d.device.get("last_sync_ms")
+            for holder in (by_id[i] for i in holders if i in by_id):
+                last = holder.device.get("last_sync_ms")
                 if last is None or int(last) < int(r["sales_close_at_ms"]):
                     text = f"has not synced since sales of {r['name']} closed: the draw waits for it"
-                    out.append(Alert("unsynced", "bad", d.id, d.name, text))
+                    out.append(Alert("unsynced", "bad", holder.id, holder.name, text))
     if active:
         since = _iso(now - 24 * 3_600_000)
         log = reports.device_event_log(app, principal, since=since, limit=10_000)
@@ -322,7 +319,9 @@ def alerts(app: Tombola, principal: Principal, devices: list[DeviceView]) -> lis
             if row["type"] == "printer.error" and device_id in names:
                 reason = detail_text(row["detail"])
                 text = f"printer error at {row['at'].replace('T', ' ').replace('Z', ' UTC')}"
-                out.append(Alert("printer", "warn", device_id, names[device_id], text + (f": {reason}" if reason else "")))
+                out.append(
+                    Alert("printer", "warn", device_id, names[device_id], text + (f": {reason}" if reason else ""))
+                )
     order = {"bad": 0, "warn": 1}
     out.sort(key=lambda a: (order[a.level], a.kind, a.device_name))
     return out
@@ -334,7 +333,7 @@ def detail_text(detail: Any) -> str:
         try:
             detail = json.loads(detail)
         except ValueError:
-            return detail[:200]
+            return str(detail[:200])
     if not isinstance(detail, dict):
         return ""
     return ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in sorted(detail.items()))
