@@ -101,6 +101,16 @@ class ResetConfirmBody(BaseModel):
     new_password: Password
 
 
+class PasswordChangeBody(BaseModel):
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: Password
+
+
+class PasswordChanged(BaseModel):
+    status: str
+    sessions_ended: int = Field(description="the account's other logins, ended by the change")
+
+
 class Status(BaseModel):
     status: str
 
@@ -184,6 +194,15 @@ def mfa_confirm(body: CodeBody, who: MfaUser, request: Request, app: AppDep) -> 
     user_id, first_login = who
     return service.mfa_confirm(
         app, user_id, body.code.replace(" ", ""), start_session=first_login, client=_client(request)
+    )
+
+
+@auth_router.post("/password/change", response_model=PasswordChanged, dependencies=[LoginRate])
+def password_change(body: PasswordChangeBody, principal: PrincipalDep, request: Request, app: AppDep) -> dict[str, Any]:
+    """Change the caller's own password, proving the current one; the caller's other logins end."""
+    user_id, session_id = service.session_of(principal)
+    return service.change_password(
+        app, user_id, session_id, body.current_password, body.new_password, client=_client(request)
     )
 
 

@@ -58,6 +58,13 @@ class WeakPassword(ServerError):
     status = 422
 
 
+class PasswordUnchanged(ServerError):
+    """A password change to the password the account already has."""
+
+    code = "password_unchanged"
+    status = 422
+
+
 class EmailTaken(ServerError):
     code = "email_taken"
     status = 409

@@ -31,6 +31,7 @@ from server.accounts.errors import (
     MfaInvalid,
     MfaRequired,
     MfaSetupRequired,
+    PasswordUnchanged,
     RefreshInvalid,
     ResetTokenInvalid,
 )
@@ -885,3 +886,47 @@ def confirm_password_reset(app: Tombola, token: str, new_password: str) -> None:
         payload = {"action": "password_reset", "user_id": row.user_id, "sessions_ended": ended}
         tenant = _tenant_of(conn, row.user_id, now)
         audit.record(conn, app, "auth.permission_changed", payload, tenant=tenant, actor=f"user:{row.user_id}")
+
+
+def change_password(
+    app: Tombola, user_id: str, session_id: str, current: str, new: str, *, client: str = ""
+) -> dict[str, Any]:
+    """A person changes their own password, proving the current one: every *other* session of the
+    account ends (a stolen login stops working), this one stays, and ``password_changed`` is
+    logged. A wrong current password counts toward the lockout like a failed login.
+
+    Raises:
+        AccountLocked: too many failures (the current password is not even tried).
+        LoginFailed: the current password is wrong.
+        WeakPassword: the new password breaks the policy.
+        PasswordUnchanged: the new password is the current one.
+    """
+    now = app.now_ms()
+    with app.engine.connect() as conn:
+        user = _user_row(conn, user_id)
+        lock = conn.execute(select(LOCKOUT).where(LOCKOUT.c.user_id == user_id)).first()
+        tenant = _tenant_of(conn, user_id, now)
+    if lock is not None and lock.locked_until_ms is not None and lock.locked_until_ms > now:
+        raise _locked(lock.locked_until_ms - now)
+    if not passwords.verify(user.password_hash, current):
+        locked_for = _count_failure(app, user_id, tenant, "bad_password", client)
+        if locked_for is not None:
+            raise _locked(locked_for * 1000)
+        raise LoginFailed("the current password is wrong")
+    passwords.check_policy(new)
+    if new == current:
+        raise PasswordUnchanged("the new password is the current one: choose another")
+    stored = passwords.hash_password(new)
+    with app.engine.begin() as conn:
+        conn.execute(update(USER).where(USER.c.id == user_id).values(password_hash=stored, password_changed_at_ms=now))
+        ended = int(
+            conn.execute(
+                update(SESSION)
+                .where(SESSION.c.user_id == user_id, SESSION.c.id != session_id, SESSION.c.revoked_at_ms.is_(None))
+                .values(revoked_at_ms=now, revoke_reason="password_changed")
+            ).rowcount
+        )
+        payload = {"action": "password_changed", "user_id": user_id, "sessions_ended": ended}
+        audit.record(conn, app, "auth.permission_changed", payload, tenant=tenant, actor=f"user:{user_id}")
+    audit.drain(app)
+    return {"status": "password_changed", "sessions_ended": ended}

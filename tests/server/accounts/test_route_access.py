@@ -94,6 +94,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/auth/password/reset"): PUBLIC,
     ("POST", "/auth/password/reset/confirm"): PUBLIC,
     ("POST", "/auth/logout"): ANY_PERSON,
+    ("POST", "/auth/password/change"): ANY_PERSON,
     ("GET", "/auth/me"): ANY_PERSON,
     ("POST", "/auth/mfa/setup"): ANY_PERSON,
     ("POST", "/auth/mfa/confirm"): ANY_PERSON,
