@@ -8,8 +8,8 @@
   five minutes (``admin/session.py``), never in the page.
 * ``/admin/logout``: ends the accounts service's session (its tokens stop working everywhere).
 * ``/admin/password/reset`` and ``/admin/password/reset/confirm``: the mailed one-time token.
-* ``/admin/account``: who am I. (A password change needs a service function of the accounts
-  service, which has none yet: today a person changes it through the reset.)
+* ``/admin/account``: who am I, and changing one's own password (``accounts.change_password``:
+  the current password proves it; the account's other sign-ins end).
 """
 
 from __future__ import annotations
@@ -291,3 +291,25 @@ async def reset_confirm(request: Request, form: CheckedForm) -> Any:
 @router.get("/account", response_class=HTMLResponse)
 def account(request: Request, portal: Page) -> HTMLResponse:
     return render(request, "auth/account.html", title="Your account", error=None)
+
+
+@router.post("/account/password", response_class=HTMLResponse, dependencies=[LoginRate])
+async def change_password(request: Request, portal: Page, form: CheckedForm) -> Any:
+    """Change one's own password (``server.accounts.service.change_password``): the current one
+    proves it, the account's other logins end, this one stays."""
+    current = _field(form, "current_password", PASSWORD_MAX)
+    new, again = _field(form, "new_password", PASSWORD_MAX), _field(form, "new_password_again", PASSWORD_MAX)
+    if new != again:
+        error = "The two new passwords differ."
+        return render(request, "auth/account.html", status_code=422, title="Your account", error=error)
+    user_id, session_id = accounts.session_of(portal.principal)
+    try:
+        done = await run_in_threadpool(
+            accounts.change_password, app_of(request), user_id, session_id, current, new, client=_client(request)
+        )
+    except TombolaError as exc:
+        error = "The current password is wrong." if exc.code == "login_failed" else login_message(exc)
+        return render(request, "auth/account.html", status_code=exc.status, title="Your account", error=error)
+    ended = int(done["sessions_ended"])
+    others = f" {ended} other sign-in{'s' if ended != 1 else ''} ended." if ended else ""
+    return redirect(request, PORTAL + "/account", flash_text="Your password is changed." + others)
