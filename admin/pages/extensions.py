@@ -28,6 +28,7 @@ from admin.pages import fleet
 from admin.pages.devices import DEVICE_ROLES, MAX_EXTENSION, Floor, device_page, text_field
 from admin.web import PORTAL, CheckedForm, Portal, app_of, redirect, render
 from server.accounts import approvals
+from server.accounts import service as accounts
 from server.auth import SYSTEM_ADMIN, Principal
 from server.context import Tombola
 from server.errors import InvalidRequest, NotFound
@@ -39,7 +40,7 @@ router = APIRouter(prefix=PORTAL, tags=["portal"], include_in_schema=False)
 #: the confirmation page asks for the delivery status this often until the device synced
 POLL_S = 3
 
-MENU.append(MenuEntry("Extension requests", "/admin/extension-requests", DEVICE_ROLES, order=25))
+MENU.append(MenuEntry("Extensions", "/admin/extension-requests", DEVICE_ROLES, order=25))
 
 
 def _numbers(form: Any) -> int:
@@ -156,7 +157,19 @@ def _request_context(app: Tombola, principal: Principal, approval_id: str) -> di
         "may_decide": may_decide,
         "mine": approval["requested_by"] == principal.id,
         "decided_grant": approval["result"].get("grant_id"),
+        "asked_by": person(app, str(approval["requested_by"])),
+        "decided_by": person(app, str(approval["decided_by"])) if approval["decided_by"] else "",
     }
+
+
+def person(app: Tombola, actor: str) -> str:
+    """An audit actor (``user:<id>``) as the person's email when it is a person's account."""
+    if not actor.startswith("user:"):
+        return actor
+    try:
+        return str(accounts.get_user(app, actor.removeprefix("user:"))["email"])
+    except NotFound:
+        return actor
 
 
 def enrollment_of(app: Tombola, device_id: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:

@@ -184,7 +184,7 @@ def test_venue_manager_extends_a_device_and_the_pos_receives_the_grant(
         try:
             admin_page = other.new_page()
             login(admin_page, "admin")
-            admin_page.get_by_role("link", name="Extension requests").click()
+            admin_page.get_by_role("link", name="Extensions", exact=True).click()
             admin_page.locator("tr", has_text="Final hour rush").get_by_role("link").click()
             assert admin_page.get_by_role("button", name="Approve and grant").is_visible()
             shot(admin_page, "extension-request-approve")
@@ -268,7 +268,10 @@ def test_a_manager_of_another_venue_gets_404_for_the_device(
         assert response.status == 404, (url, response.status, response.text()[:300])
     upload = page.request.post(
         f"{d}/ingest",
-        multipart={"csrf_token": token, "file": {"name": "x.ndjson", "mimeType": "application/x-ndjson", "buffer": b"{}"}},
+        multipart={
+            "csrf_token": token,
+            "file": {"name": "x.ndjson", "mimeType": "application/x-ndjson", "buffer": b"{}"},
+        },
     )
     assert upload.status == 404
     with services(portal) as app:  # nothing happened to the device
@@ -319,14 +322,14 @@ def test_lost_device_export_is_ingested_with_progress_then_voided_and_revoked(
         page.get_by_label("Raffle", exact=True).last.select_option(label="Lost till 50/50 (open)")
         page.locator("#void-reason").fill("Till lost in the car park; file ingested")
         page.get_by_role("button", name="Void the remainder").click()
-        assert "remainder voided" in page.locator(".flash").inner_text()
+        assert "remainder voided" in page.locator(".flash-success").inner_text()
         with services(portal) as app:
             held = [g for g in app.core.grants(device_id=device_id) if g.grant.raffle_id == raffle_id]
             assert held == []  # no active grant of that raffle left
 
         page.locator("#revoke-reason").fill("Lost: never found")
         page.get_by_role("button", name="Revoke the device").click()
-        assert "Device revoked" in page.locator(".flash").inner_text()
+        assert "Device revoked" in page.locator(".flash-success").inner_text()
         assert "Revoked" in page.locator(".lead").inner_text()
         shot(page, "device-revoked")
         check_page(page)
