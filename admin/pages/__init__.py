@@ -9,6 +9,7 @@ from fastapi import APIRouter
 
 from admin.pages import auth, dashboard
 from admin.pages import devices, extensions, lost_devices
+from admin.pages import draws, raffles
 
 ROUTERS: list[APIRouter] = [
     auth.router,
@@ -16,4 +17,6 @@ ROUTERS: list[APIRouter] = [
     devices.router,
     extensions.router,
     lost_devices.router,
+    raffles.router,
+    draws.router,
 ]
