@@ -313,6 +313,7 @@ def _form_page(
         prize_rows=prize_rows,
         sold=sold,
         share=raffles.share_percent(raffle["prize_table"]) if raffle else None,
+        venue_name=_venue_names(request).get(raffle["venue_id"], raffle["venue_id"]) if raffle else "",
     )
 
 

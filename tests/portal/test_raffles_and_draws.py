@@ -278,21 +278,25 @@ def test_a_venue_manager_reads_opens_and_closes_only_its_venues_raffles(
     assert closed.status == 404
 
 
-def test_a_business_admin_sees_its_organisation_only(portal: Any, browser_page: Any, login: Any) -> None:
+def test_a_business_admin_cancels_with_a_reason_and_sees_its_organisation_only(
+    portal: Any, browser_page: Any, login: Any, shot: Any, check_page: Any
+) -> None:
     from server.raffles import service as raffles
     from tests.server.accounts.helpers import organisation
 
     app = portal.app()
     try:
+        day = 86_400_000
+
+        def make(venue: str, name: str) -> str:
+            spec = raffles.RaffleCreate(
+                venue_id=venue, name=name, price_cents=100, number_space=100, sales_close_at_ms=app.now_ms() + day
+            )
+            return str(raffles.create_raffle(app, spec)["id"])
+
         _org, venue = organisation(app, "Faraway Rotary")
-        spec = raffles.RaffleCreate(
-            venue_id=venue,
-            name="Faraway Draw",
-            price_cents=100,
-            number_space=100,
-            sales_close_at_ms=app.now_ms() + 86_400_000,
-        )
-        foreign = str(raffles.create_raffle(app, spec)["id"])
+        foreign = make(venue, "Faraway Draw")
+        own = make(portal.venue_id, "Rainy Day Raffle")
     finally:
         app.close()
     page = browser_page
@@ -300,8 +304,33 @@ def test_a_business_admin_sees_its_organisation_only(portal: Any, browser_page: 
     page.goto("/admin/raffle-list")
     assert "Friday 50/50" in page.locator("main table").inner_text()
     assert "Faraway" not in page.locator("main table").inner_text()
+    page.get_by_role("link", name="Draws").click()
+    page.wait_for_url("**/admin/draws")
+    assert "Faraway" not in page.locator("main table").inner_text()
+    shot(page, "draws-list")
+    check_page(page)
     for path in (f"/admin/raffle/{foreign}", f"/admin/raffle/{foreign}/edit", f"/admin/draw/{foreign}"):
         answer = page.goto(path)
         assert answer is not None and answer.status == 404, path
     page.goto("/admin/raffle/new")
     assert "Faraway Rotary Hall" not in page.get_by_label("Venue", exact=True).inner_text()
+
+    # cancel: a reason and a confirmation, then the raffle ends for good
+    page.goto(f"/admin/raffle/{own}")
+    page.get_by_role("link", name="Cancel raffle…").click()
+    page.wait_for_url(f"**/admin/raffle/{own}/cancel")
+    shot(page, "raffle-cancel")
+    check_page(page)
+    token = page.locator("input[name=csrf_token]").first.get_attribute("value") or ""
+    unconfirmed = page.request.post(f"/admin/raffle/{own}/cancel", form={"csrf_token": token, "reason": "Rain"})
+    assert unconfirmed.status == 422 and "confirmation_needed" in unconfirmed.text()
+    page.get_by_label("Reason", exact=True).fill("The fair was rained off")
+    page.get_by_label("Yes, cancel Rainy Day Raffle for good", exact=True).check()
+    page.get_by_role("button", name="Cancel the raffle").click()
+    page.get_by_text("Rainy Day Raffle is cancelled.").wait_for()
+    assert page.locator("h1 .status").inner_text() == "cancelled"
+    assert page.get_by_role("link", name="Edit").count() == 0
+    page.goto(f"/admin/draw/{own}")
+    assert page.get_by_text("This raffle was cancelled: The fair was rained off.").is_visible()
+    shot(page, "draw-cancelled")
+    check_page(page)
