@@ -10,6 +10,7 @@ from fastapi import APIRouter
 from admin.pages import auth, dashboard
 from admin.pages import devices, extensions, lost_devices
 from admin.pages import draws, raffles
+from admin.pages import audit, health, reports, users
 
 ROUTERS: list[APIRouter] = [
     auth.router,
@@ -19,4 +20,8 @@ ROUTERS: list[APIRouter] = [
     lost_devices.router,
     raffles.router,
     draws.router,
+    reports.router,
+    users.router,
+    audit.router,
+    health.router,
 ]

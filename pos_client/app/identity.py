@@ -1,36 +1,22 @@
 """The app's software identity: name, version and a SHA-256 of its files and of the protocol's.
 
 Ontario AGCO POS 1.3.1 and WAC 230-11-310 ask a POS device to show what software it runs. The
-digest of a package is SHA-256 over, for each ``*.py`` and ``*.kv`` file under it in sorted
-order of its ``/``-separated path relative to the package folder, the path (UTF-8), a zero
-byte, the file's SHA-256 (32 bytes). Anyone with the same files computes the same digest.
+digest of a package is :func:`sync_protocol.identity.package_digest` (the server's health page
+computes its own packages' digests with the same function).
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
 import pos_client
 import sync_protocol
+from sync_protocol.identity import package_digest
 
 APP_NAME = "Tombola POS"
-_SUFFIXES = (".py", ".kv")
-
-
-def package_digest(folder: Path) -> str:
-    """SHA-256 (hex) of the ``*.py`` and ``*.kv`` files under ``folder`` (see the module docstring)."""
-    outer = hashlib.sha256()
-    files = sorted(
-        (p.relative_to(folder).as_posix(), p)
-        for p in folder.rglob("*")
-        if p.suffix in _SUFFIXES and p.is_file() and "__pycache__" not in p.parts
-    )
-    for rel, path in files:
-        outer.update(rel.encode("utf-8") + b"\0" + hashlib.sha256(path.read_bytes()).digest())
-    return outer.hexdigest()
+__all__ = ["APP_NAME", "Identity", "identity", "package_digest", "version"]
 
 
 def version() -> str:
