@@ -251,9 +251,11 @@ def _break_glass_page(request: Request, portal: Portal, *, error: str | None = N
     mine = [r for r in requests if r["requested_by"] == portal.principal.id]
     decide = _approver(portal)
     others = [r for r in requests if r["requested_by"] != portal.principal.id] if decide else []
+    people = {f"user:{u['id']}": u["email"] for u in accounts.list_users(app)}
     return render(
         request,
         "users/break_glass.html",
+        people=people,
         status_code=422 if error else 200,
         title="Break-glass",
         mine=mine,
