@@ -40,7 +40,8 @@ def wait_label(app: AppProcess, wid: str, want: str, timeout: float = 20) -> str
         if text == want:
             return text
         if time.monotonic() > deadline:
-            raise AssertionError(f"{wid} shows {text!r}, not {want!r}")
+            state = app.state()
+            raise AssertionError(f"{wid} shows {text!r}, not {want!r}; screen {state.get('screen')!r}: {state}")
         time.sleep(0.2)
 
 

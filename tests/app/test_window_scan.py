@@ -97,6 +97,8 @@ def test_scan_enrollment_and_ticket_codes(tmp_path: Path) -> None:
                 assert "not a Tombola ticket" in state["scan"]["message"] and state["scan"]["scanning"]
                 shoot(app, "scan-ticket-wrong-code")
                 app.tap("scan_cancel")
+                # Scan again at once, as a volunteer does (before: the cancelled view was still fading
+                # out and swallowed this tap, so nothing happened)
                 show(camera, blank_scene(), qr_scene(ticket, blur=1.5))
                 app.tap("scan_ticket")
                 wait_label(app, "headline", "VALID")
