@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     rate_limit_storage: str = "auto"
     #: what one client address may ask of the public ticket check (a ``limits`` rate)
     ticket_check_rate: str = "60/minute"
+    #: what one authenticated principal (a person or an API token) may call (a ``limits`` rate)
+    user_rate: str = "1200/minute"
     #: logins and password-reset requests per client address (TOMBOLA_LOGIN_RATE), in the shared store
     login_rate: str = "30/minute"
     # Online sales (docs/online-sales.md, docs/operations.md): Stripe's secret API key and the

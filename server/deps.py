@@ -7,6 +7,7 @@ FastAPI runs in a thread with a copy of that context. ``server/auth.py`` has the
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
@@ -41,7 +42,9 @@ async def current_principal(
     request: Request, app: AppDep, authorization: Annotated[str | None, Header()] = None
 ) -> Principal:
     """The caller of ``Authorization: Bearer <token>`` (401 ``unauthorized`` otherwise); its id
-    becomes the audit actor of the request."""
+    becomes the audit actor of the request. Each principal may make ``TOMBOLA_USER_RATE`` calls
+    (per person or token, counted in the store every server process shares; 429 ``rate_limited``
+    with ``Retry-After`` past it), so one account or a leaked token cannot flood the server."""
     principal = await run_in_threadpool(
         authenticate,
         app,
@@ -50,6 +53,11 @@ async def current_principal(
         client=request.client.host if request.client else "unknown",
         throttle=_throttle(request),
     )
+    count = functools.partial(app.limiter.check, "user", app.settings.user_rate, principal.id, what="calls")
+    if app.limiter.in_memory:
+        count()
+    else:
+        await run_in_threadpool(count)
     set_actor(principal.id)
     return principal
 

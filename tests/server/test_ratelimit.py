@@ -7,13 +7,14 @@ import time
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gli_core.errors import RateLimited
 from server.context import Tombola
 from server.ratelimit import DatabaseStorage, SharedLimiter
-from tests.support.app import FakeClock, open_tombola
+from tests.support.app import ADMIN_TOKEN, FakeClock, open_tombola
 from tests.support.postgres import DbUrls
 
 
@@ -101,3 +102,17 @@ def test_auto_counts_in_postgresql_and_in_memory_on_sqlite(tombola: Tombola, db_
     assert tombola.settings.rate_limit_storage == "auto"
     shared = isinstance(tombola.limiter.storage, DatabaseStorage)
     assert shared == (db_backend.backend == "postgresql")
+
+
+def test_each_caller_has_its_own_limit_across_requests(client: TestClient, tombola: Tombola) -> None:
+    """Per person or token: past TOMBOLA_USER_RATE a caller gets 429 with Retry-After; another
+    caller is not slowed by it."""
+    from server import auth
+
+    tombola.settings.user_rate = "3/minute"
+    other = auth.create_token(tombola, name="script", role="admin", created_by="user:admin")["token"]
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    assert [client.get("/v1/admin/devices", headers=admin).status_code for _ in range(4)] == [200, 200, 200, 429]
+    refused = client.get("/v1/admin/devices", headers=admin)
+    assert refused.json()["error"] == "rate_limited" and int(refused.headers["retry-after"]) >= 1
+    assert client.get("/v1/admin/devices", headers={"Authorization": f"Bearer {other}"}).status_code == 200
