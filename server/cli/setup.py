@@ -165,7 +165,11 @@ The POS sells offline: stop the server, keep selling, start it again and sync.
 The POS app (Kivy, a window on this desktop; it syncs in the background):
   .venv/bin/tombola-pos --db {db} app
 
-Logins, one per role (POST {url}/auth/login with email, password and totp; kept in {kept}):
+The admin portal: {url}/admin (sign in with a login below; the admin and the auditor are asked
+for a TOTP code: print it with the command beside them). The public pages (jackpots, results,
+the ticket checker): {url}/
+
+Logins, one per role (the portal, or POST {url}/auth/login with email, password and totp; kept in {kept}):
 {logins_text(logins)}
 
 Everything above is in the tamper-evident audit log (docs/audit-log.md):
