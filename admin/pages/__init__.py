@@ -7,10 +7,19 @@ tests/portal/test_foundation.py fails on a collision.
 
 from fastapi import APIRouter
 
-from admin.pages import auth, dashboard
-from admin.pages import devices, extensions, lost_devices
-from admin.pages import draws, raffles
-from admin.pages import audit, health, reports, users
+from admin.pages import (
+    audit,
+    auth,
+    dashboard,
+    devices,
+    draws,
+    extensions,
+    health,
+    lost_devices,
+    raffles,
+    reports,
+    users,
+)
 
 ROUTERS: list[APIRouter] = [
     auth.router,

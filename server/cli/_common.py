@@ -20,6 +20,7 @@ from sync_protocol.money import format_money
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+
 def _ms(text: str) -> int:
     """ISO 8601 (naive = UTC) to Unix milliseconds."""
     try:

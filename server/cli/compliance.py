@@ -62,4 +62,3 @@ def compliance_rng_sample(app: Tombola, nbytes: int, path: Path, as_json: bool) 
 
     r = rng_sample(app, nbytes, path)
     _emit(r, as_json, lambda: f"wrote {r['bytes']} bytes to {r['file']} (sha256 {r['sha256']})")
-

@@ -78,4 +78,3 @@ def tickets(app: Tombola, raffle_id: str, as_json: bool) -> None:
             or "no tickets"
         ),
     )
-

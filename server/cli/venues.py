@@ -31,4 +31,3 @@ def venue_list(app: Tombola, as_json: bool) -> None:
     """List venues."""
     vs = raffles.list_venues(app)
     _emit(vs, as_json, lambda: "\n".join(f"{v['id']}  {v['name']}" for v in vs) or "no venues")
-

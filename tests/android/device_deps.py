@@ -33,8 +33,19 @@ SERVER_PACKAGES = ("server", "gli_core", "admin", "dbkit")
 #: distributions of the server side that a device install must not pull
 SERVER_DISTRIBUTIONS = frozenset(
     canonicalize_name(n)
-    for n in ("fastapi", "sqlalchemy", "python-pkcs11", "psycopg", "psycopg-binary", "boto3", "uvicorn",
-              "sqlmodel", "alembic", "starlette", "fastapi-offline")
+    for n in (
+        "fastapi",
+        "sqlalchemy",
+        "python-pkcs11",
+        "psycopg",
+        "psycopg-binary",
+        "boto3",
+        "uvicorn",
+        "sqlmodel",
+        "alembic",
+        "starlette",
+        "fastapi-offline",
+    )
 )
 
 

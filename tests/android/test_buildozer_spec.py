@@ -41,8 +41,24 @@ P4A_RELEASE_COMMIT = "58d21141f17c889bf8585f5665921d72028f8831"
 #: Recipes of that release the spec relies on (read in its pythonforandroid/recipes/ folder).
 P4A_RECIPES = frozenset(
     canonicalize_name(n)
-    for n in ("python3", "sqlite3", "openssl", "libffi", "kivy", "cryptography", "cffi", "pydantic-core",
-              "Pillow", "httpx", "setuptools", "pyjnius", "android", "sdl2", "pyzbar", "libzbar")
+    for n in (
+        "python3",
+        "sqlite3",
+        "openssl",
+        "libffi",
+        "kivy",
+        "cryptography",
+        "cffi",
+        "pydantic-core",
+        "Pillow",
+        "httpx",
+        "setuptools",
+        "pyjnius",
+        "android",
+        "sdl2",
+        "pyzbar",
+        "libzbar",
+    )
 )
 #: Recipes that bring their own dependencies (their desktop metadata is not what they install):
 #: kivy (sdl2, pyjnius, android and its python_depends), cryptography (openssl, cffi, pycparser).

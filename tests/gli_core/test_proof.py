@@ -181,9 +181,7 @@ def test_the_proof_has_exactly_the_documented_members() -> None:
 @settings(max_examples=60, deadline=None)
 @given(
     ids=st.lists(
-        st.text(st.characters(codec="utf-8"), min_size=1, max_size=12).filter(
-            lambda t: 1 <= len(t.encode()) <= 255
-        ),
+        st.text(st.characters(codec="utf-8"), min_size=1, max_size=12).filter(lambda t: 1 <= len(t.encode()) <= 255),
         min_size=6,
         max_size=6,
     )
