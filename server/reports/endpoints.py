@@ -22,17 +22,6 @@ Reader = Annotated[Principal, Depends(require_role(*service.REPORT_ROLES, tenant
 Format = Annotated[Literal["json", "csv"], Query(alias="format")]
 Id = Annotated[str, Query(min_length=1, max_length=64, pattern=NO_NUL)]
 OptId = Annotated[str | None, Query(min_length=1, max_length=64, pattern=NO_NUL)]
-ExceptionKind = Literal[
-    "void",
-    "rejection",
-    "extension",
-    "extension_approval",
-    "break_glass",
-    "redraw",
-    "void_remainder",
-    "grant_void",
-    "revocation",
-]
 Time = Annotated[str | None, Query(max_length=40, pattern=NO_NUL, description="ISO 8601, UTC when naive")]
 
 
@@ -74,7 +63,7 @@ async def exceptions_report(
     raffle: OptId = None,
     from_: Annotated[str | None, Query(alias="from", max_length=40, pattern=NO_NUL)] = None,
     to: Time = None,
-    kind: Annotated[ExceptionKind | None, Query()] = None,
+    kind: Annotated[service.ExceptionKind | None, Query()] = None,
     fmt: Format = "json",
 ) -> Response:
     """GLI-31 exception report: voids and rejected records, range extensions, two-person requests and

@@ -29,7 +29,7 @@ import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import Integer, String, and_, case, cast, func, literal, null, or_, select, union_all
 from sqlalchemy.sql import ColumnElement
@@ -299,7 +299,7 @@ AUDIT_EXCEPTIONS: dict[str, Callable[[Mapping[str, Any]], str | None]] = {
     "device.revoked": lambda p: "revocation",
 }
 #: the ``exception`` values (``kind=`` filter): the ``sale`` table's, then the audit log's
-EXCEPTION_KINDS = (
+ExceptionKind = Literal[
     "void",
     "rejection",
     "extension",
@@ -309,7 +309,8 @@ EXCEPTION_KINDS = (
     "void_remainder",
     "grant_void",
     "revocation",
-)
+]
+EXCEPTION_KINDS: tuple[str, ...] = get_args(ExceptionKind)
 EXCEPTION_COLUMNS = (
     "at",
     "exception",

@@ -22,7 +22,7 @@ from server.context import Tombola
 from server.enrollment import service as enrollment
 from server.errors import InvalidRequest
 from server.raffles import service as raffles
-from server.reports import endpoints, service
+from server.reports import service
 from tests.flows.test_draw_redraw import drawn
 from tests.server.reports.test_reports import _insert, _sale
 from tests.simulators.device import RawDevice
@@ -194,7 +194,7 @@ def test_tenants_and_venues_see_only_their_exceptions(client: TestClient, tombol
 def test_http_csv_cli_and_kinds_agree(
     client: TestClient, tombola: Tombola, seeded: Seed, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert typing.get_args(endpoints.ExceptionKind) == service.EXCEPTION_KINDS
+    assert typing.get_args(service.ExceptionKind) == service.EXCEPTION_KINDS
     _exceptions(client, tombola, seeded)
     as_json = client.get("/reports/exceptions", headers=ADMIN).json()
     assert as_json == service.exceptions(tombola, INSTALLATION_ADMIN)
