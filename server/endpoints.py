@@ -22,6 +22,7 @@ from server.errors import InvalidRequest
 from server.events import service as device_events
 from server.events.models import DeviceEventOut
 from server.raffles import service as raffles
+from server.raffles.endpoints import AdminRaffleCreate
 from server.reconcile import service as reconcile
 from server.sync import service as sync
 from sync_protocol.bounds import INT32_MAX, NO_NUL, Millis, Text32, Text64, Text500
@@ -136,24 +137,8 @@ def create_venue(body: VenueCreate, app: AppDep) -> dict[str, Any]:
 
 @admin_router.post("/raffles", status_code=201)
 def create_raffle(body: RaffleCreateBody, app: AppDep) -> dict[str, Any]:
-    return raffles.create_raffle(
-        app,
-        raffles.RaffleCreate(
-            venue_id=body.venue_id,
-            name=body.name,
-            price_cents=body.price_cents,
-            number_space=body.numbers,
-            sales_close_at_ms=body.closes_at_ms,
-            sales_open_at_ms=body.opens_at_ms,
-            bundles=tuple(body.bundles),
-            bundles_only=body.bundles_only,
-            offline_sales=body.offline_sales,
-            currency=body.currency,
-            licence_number=body.licence_number,
-            results_url=body.results_url,
-            claim_by_ms=body.claim_by_ms,
-        ),
-    )
+    # the installation admin's older route: the same terms as /admin/raffles, its other fields defaulted
+    return raffles.create_raffle(app, AdminRaffleCreate.model_validate(body.model_dump()).to_spec())
 
 
 @admin_router.get("/raffles")

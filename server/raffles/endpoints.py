@@ -84,6 +84,30 @@ class AdminRaffleCreate(BaseModel):
     results_url: Text500 = ""
     claim_by_ms: Millis | None = None
 
+    def to_spec(self) -> raffles.RaffleCreate:
+        """The service's raffle to create (``server.raffles.service.create_raffle``)."""
+        return raffles.RaffleCreate(
+            venue_id=self.venue_id,
+            name=self.name,
+            price_cents=self.price_cents,
+            number_space=self.numbers,
+            sales_close_at_ms=self.closes_at_ms,
+            sales_open_at_ms=self.opens_at_ms,
+            bundles=tuple(self.bundles),
+            bundles_only=self.bundles_only,
+            offline_sales=self.offline_sales,
+            online_sales=self.online_sales,
+            currency=self.currency,
+            prize_table=tuple(t.to_core() for t in self.prize_table),
+            draw_method=self.draw_method,
+            jurisdiction=self.jurisdiction,
+            purchase_limit=self.purchase_limit,
+            rules_text=self.rules_text,
+            licence_number=self.licence_number,
+            results_url=self.results_url,
+            claim_by_ms=self.claim_by_ms,
+        )
+
 
 class RaffleEditBody(BaseModel):
     """Members to change (absent: unchanged); ``purchase_limit`` null removes the limit."""
@@ -173,31 +197,7 @@ def _view(raffle: dict[str, Any]) -> dict[str, Any]:
 def create_raffle(body: AdminRaffleCreate, app: AppDep, who: Manager) -> dict[str, Any]:
     """Create a raffle at a venue the caller manages (its terms checked against its jurisdiction)."""
     raffles.require_visible_venue(app, who, body.venue_id)
-    raffle = raffles.create_raffle(
-        app,
-        raffles.RaffleCreate(
-            venue_id=body.venue_id,
-            name=body.name,
-            price_cents=body.price_cents,
-            number_space=body.numbers,
-            sales_close_at_ms=body.closes_at_ms,
-            sales_open_at_ms=body.opens_at_ms,
-            bundles=tuple(body.bundles),
-            bundles_only=body.bundles_only,
-            offline_sales=body.offline_sales,
-            online_sales=body.online_sales,
-            currency=body.currency,
-            prize_table=tuple(t.to_core() for t in body.prize_table),
-            draw_method=body.draw_method,
-            jurisdiction=body.jurisdiction,
-            purchase_limit=body.purchase_limit,
-            rules_text=body.rules_text,
-            licence_number=body.licence_number,
-            results_url=body.results_url,
-            claim_by_ms=body.claim_by_ms,
-        ),
-    )
-    return _view(raffle)
+    return _view(raffles.create_raffle(app, body.to_spec()))
 
 
 @admin_raffles.get("", response_model=list[RaffleOut])
