@@ -47,7 +47,7 @@ test: venv pg
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/pytest -q --durations=15
+	$(BIN)/pytest -q -n auto --dist loadfile --durations=15
 
 lint: venv
 	$(BIN)/ruff check .

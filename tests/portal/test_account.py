@@ -50,5 +50,5 @@ def test_a_person_changes_their_password_on_the_account_page(
 
     page.get_by_role("button", name="Sign out").click()
     person.password = NEW
-    login(page, "changer")  # the new password works
+    login(page, "changer", fresh=True)  # the new password works
     assert page.url.endswith("/admin/")

@@ -87,7 +87,7 @@ def test_venue_manager_extends_a_device_and_the_pos_receives_the_grant(
     raffle_id = _raffle(portal, "Late bar 50/50")
     _cap(portal, CAP)
     page = browser_page
-    login(page, "venue_manager")  # password, then the TOTP code
+    login(page, "venue_manager", fresh=True)  # password, then the TOTP code
     page.get_by_role("navigation", name="Portal").get_by_role("link", name="Devices").click()
     page.wait_for_url("**/admin/devices")
     shot(page, "devices-list")

@@ -17,7 +17,7 @@ def test_venue_manager_signs_in_with_mfa_and_lands_on_the_dashboard(
     assert "/admin/login" in page.url  # no session: the login page, which brings the browser back after
     shot(page, "login")
     check_page(page)
-    login(page, "venue_manager")
+    login(page, "venue_manager", fresh=True)
     assert page.url.endswith("/admin/")
     assert page.get_by_role("heading", name="Dashboard").is_visible()
     assert page.get_by_text(portal.users["venue_manager"].email).first.is_visible()
