@@ -6,7 +6,8 @@ The ticket checker is ``/check`` (``server/tickets/endpoints.py``), in the same 
 
 from __future__ import annotations
 
-from typing import Annotated
+import threading
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
 from fastapi import Path as PathParam
@@ -34,10 +35,27 @@ def home(request: Request) -> HTMLResponse:
     )
 
 
+#: the last page rendered per raffle, with the results it was rendered from: published results
+#: are one cached object per draw version (server/draws/service.py), so the same object means the
+#: same page (a redraw makes a new object, hence a new page)
+_RESULTS_PAGES: dict[str, tuple[dict[str, Any], HTMLResponse]] = {}
+_RESULTS_PAGES_KEPT = 64
+_RESULTS_PAGES_LOCK = threading.Lock()
+
+
 @router.get("/results/{raffle_id}", response_class=HTMLResponse)
 def results(request: Request, raffle_id: RaffleId) -> HTMLResponse:
     """One published draw: winners by ticket number, redraws, the proof's hash and download."""
-    return render_public(request, "public/results.html", r=draws.published_results(app_of(request), raffle_id))
+    r = draws.published_results(app_of(request), raffle_id)
+    kept = _RESULTS_PAGES.get(raffle_id)
+    if kept is not None and kept[0] is r:
+        return HTMLResponse(kept[1].body, headers={"Cache-Control": kept[1].headers["cache-control"]})
+    page = render_public(request, "public/results.html", r=r)
+    with _RESULTS_PAGES_LOCK:
+        while len(_RESULTS_PAGES) >= _RESULTS_PAGES_KEPT and raffle_id not in _RESULTS_PAGES:
+            _RESULTS_PAGES.pop(next(iter(_RESULTS_PAGES)))
+        _RESULTS_PAGES[raffle_id] = (r, page)
+    return page
 
 
 @router.get("/verify", response_class=HTMLResponse)

@@ -7,7 +7,8 @@ an unclaimed prize (which appends to the proof), so they are cacheable for a min
 
 from __future__ import annotations
 
-from typing import Annotated
+import threading
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -64,7 +65,7 @@ class PublishedDraws(BaseModel):
     draws: list[PublishedDrawSummary]
 
 
-def _etag(results: dict[str, object]) -> str:
+def _etag(results: dict[str, Any]) -> str:
     return f'"{results["proof_sha256"]}"'  # a redraw appends to the proof: a new hash
 
 
@@ -76,15 +77,33 @@ async def list_draws(app: AppDep, response: Response) -> dict[str, object]:
 
 
 @router.get("/{raffle_id}", response_model=PublishedDraw, responses={304: {"description": "unchanged (ETag)"}})
-async def draw_results(raffle_id: RaffleId, app: AppDep, request: Request, response: Response) -> object:
+async def draw_results(raffle_id: RaffleId, app: AppDep, request: Request) -> Response:
     """A published draw's results (404 ``not_found`` before it is published)."""
     results = await run_in_threadpool(service.published_results, app, raffle_id)
     etag = _etag(results)
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers={"ETag": etag, "Cache-Control": CACHE})
-    response.headers["ETag"] = etag
-    response.headers["Cache-Control"] = CACHE
-    return results
+    return Response(_body(results), media_type="application/json", headers={"ETag": etag, "Cache-Control": CACHE})
+
+
+#: the JSON body per raffle with the results it was made from (one cached object per draw version:
+#: the same object means the same body), checked against the response model once per version
+_BODIES: dict[str, tuple[dict[str, Any], bytes]] = {}
+_BODIES_KEPT = 64
+_BODIES_LOCK = threading.Lock()
+
+
+def _body(results: dict[str, Any]) -> bytes:
+    raffle_id = str(results["raffle_id"])
+    kept = _BODIES.get(raffle_id)
+    if kept is not None and kept[0] is results:
+        return kept[1]
+    body = PublishedDraw.model_validate(results).model_dump_json().encode()
+    with _BODIES_LOCK:
+        while len(_BODIES) >= _BODIES_KEPT and raffle_id not in _BODIES:
+            _BODIES.pop(next(iter(_BODIES)))
+        _BODIES[raffle_id] = (results, body)
+    return body
 
 
 @router.get(
