@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection
@@ -333,14 +333,12 @@ def set_role(
         return _view(conn, row, now)
 
 
-def _revoke_sessions(conn: Connection, user_id: str, now: int, reason: str) -> int:
-    return int(
-        conn.execute(
-            update(SESSION)
-            .where(SESSION.c.user_id == user_id, SESSION.c.revoked_at_ms.is_(None))
-            .values(revoked_at_ms=now, revoke_reason=reason)
-        ).rowcount
-    )
+def _revoke_sessions(conn: Connection, user_id: str, now: int, reason: str, *, keep: str | None = None) -> int:
+    """End every live login of the account (but ``keep``); how many."""
+    live = (SESSION.c.user_id == user_id) & SESSION.c.revoked_at_ms.is_(None)
+    if keep is not None:
+        live = live & (SESSION.c.id != keep)
+    return int(conn.execute(update(SESSION).where(live).values(revoked_at_ms=now, revoke_reason=reason)).rowcount)
 
 
 def disable_user(app: Tombola, user_id: str, *, reason: str, by: str) -> dict[str, Any]:
@@ -462,6 +460,15 @@ def _count_failure(app: Tombola, user_id: str, tenant: str, reason: str, client:
     return locked_for
 
 
+def _refuse(app: Tombola, user_id: str, tenant: str, reason: str, client: str, refusal: Exception) -> NoReturn:
+    """A wrong secret of a known account (password or TOTP code): count it toward the lockout, then
+    raise ``AccountLocked`` when this failure locked the account, else ``refusal``."""
+    locked_for = _count_failure(app, user_id, tenant, reason, client)
+    if locked_for is not None:
+        raise _locked(locked_for * 1000)
+    raise refusal
+
+
 def _locked(retry_ms: int) -> AccountLocked:
     seconds = max(1, -(-retry_ms // 1000))
     return AccountLocked(
@@ -570,10 +577,7 @@ def login(
         _fail(app, "locked", user_id=user.id, tenant=tenant, client=client, throttle=throttle)
         raise _locked(lock.locked_until_ms - now)
     if not passwords.verify(user.password_hash, password):
-        locked_for = _count_failure(app, user.id, tenant, "bad_password", client)
-        if locked_for is not None:
-            raise _locked(locked_for * 1000)
-        raise LoginFailed("the email or the password is wrong")
+        _refuse(app, user.id, tenant, "bad_password", client, LoginFailed("the email or the password is wrong"))
     if user.status != "active":
         _fail(app, "user_disabled", user_id=user.id, tenant=tenant, client=client, throttle=throttle)
         raise AccountDisabled("this account is disabled; ask an administrator")
@@ -588,10 +592,8 @@ def login(
             raise MfaRequired("this account has a second factor: send the 6-digit code of its authenticator as totp")
         step = mfa.accepted_step(secret.secret, totp, now, secret.last_step)
         if step is None:
-            locked_for = _count_failure(app, user.id, tenant, "mfa_invalid", client)
-            if locked_for is not None:
-                raise _locked(locked_for * 1000)
-            raise MfaInvalid("the code is wrong, too old, or was used already; wait for the next one")
+            wrong = MfaInvalid("the code is wrong, too old, or was used already; wait for the next one")
+            _refuse(app, user.id, tenant, "mfa_invalid", client, wrong)
     elif access.role in mfa.MFA_ROLES:
         _fail(app, "mfa_setup_required", user_id=user.id, tenant=tenant, client=client, throttle=throttle)
         raise MfaSetupRequired(
@@ -909,23 +911,14 @@ def change_password(
     if lock is not None and lock.locked_until_ms is not None and lock.locked_until_ms > now:
         raise _locked(lock.locked_until_ms - now)
     if not passwords.verify(user.password_hash, current):
-        locked_for = _count_failure(app, user_id, tenant, "bad_password", client)
-        if locked_for is not None:
-            raise _locked(locked_for * 1000)
-        raise LoginFailed("the current password is wrong")
+        _refuse(app, user_id, tenant, "bad_password", client, LoginFailed("the current password is wrong"))
     passwords.check_policy(new)
     if new == current:
         raise PasswordUnchanged("the new password is the current one: choose another")
     stored = passwords.hash_password(new)
     with app.engine.begin() as conn:
         conn.execute(update(USER).where(USER.c.id == user_id).values(password_hash=stored, password_changed_at_ms=now))
-        ended = int(
-            conn.execute(
-                update(SESSION)
-                .where(SESSION.c.user_id == user_id, SESSION.c.id != session_id, SESSION.c.revoked_at_ms.is_(None))
-                .values(revoked_at_ms=now, revoke_reason="password_changed")
-            ).rowcount
-        )
+        ended = _revoke_sessions(conn, user_id, now, "password_changed", keep=session_id)
         payload = {"action": "password_changed", "user_id": user_id, "sessions_ended": ended}
         audit.record(conn, app, "auth.permission_changed", payload, tenant=tenant, actor=f"user:{user_id}")
     audit.drain(app)
